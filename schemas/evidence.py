@@ -1,0 +1,75 @@
+"""What the verifier concluded about a source, and the facts behind each conclusion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.common import Model, Problem
+from schemas.source import SourceStatus
+
+
+class DateVerdict(StrEnum):
+    CONSISTENT = "consistent"
+    PREDATES = "predates"
+    LATE = "late"
+    NO_DATE = "no_date"
+    NOT_CHECKED = "not_checked"
+
+
+class NamesVerdict(StrEnum):
+    SUPPORTS = "supports"
+    PARTIAL = "partial"
+    ABSENT = "absent"
+    NOT_CHECKED = "not_checked"
+
+
+class DateCheck(Model):
+    verdict: DateVerdict
+    incident_dates: list[dt.date] = Field(default_factory=list)
+    published: dt.date | None = None
+    date_source: str | None = None
+    rule: str = ""
+
+
+class NameMatch(Model):
+    name: str
+    found: bool
+    matched: str | None = Field(default=None, description="the spelling found in the page")
+    passage: str | None = None
+    score: float | None = None
+
+
+class NamesCheck(Model):
+    verdict: NamesVerdict
+    names: list[str] = Field(default_factory=list)
+    found: list[str] = Field(default_factory=list)
+    matches: list[NameMatch] = Field(default_factory=list)
+
+
+class RedirectHop(Model):
+    url: str
+    status: int
+    location: str | None = None
+
+
+class Evidence(Model):
+    """The facts about one fetched (or refused) source, independent of any incident."""
+
+    status: SourceStatus
+    reason: str = Field(description="why this status: the code, error, phrase or probe that decided")
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: list[RedirectHop] = Field(default_factory=list)
+    peer_ip: str | None = None
+    content_type: str | None = None
+    title: str | None = None
+    author: str | None = None
+    language: str | None = None
+    published: dt.date | None = None
+    date_source: str | None = None
+    text: str | None = Field(default=None, description="the extracted main text")
+    text_excerpt: str | None = None
+    problems: list[Problem] = Field(default_factory=list)

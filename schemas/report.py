@@ -1,0 +1,84 @@
+"""report.json: the verification report auditors read (DESIGN.md contract)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.capture import Capture
+from schemas.common import Model, Problem
+from schemas.evidence import DateCheck, NamesCheck, RedirectHop
+from schemas.source import SourceStatus
+
+
+class Verdict(StrEnum):
+    VERIFIED = "verified"
+    NEEDS_REVIEW = "needs_review"
+    BROKEN = "broken"
+    UNSOURCED = "unsourced"
+
+
+class Period(Model):
+    first: dt.date | None
+    last: dt.date | None
+
+
+class DigestSummary(Model):
+    id: str
+    title: str
+    period: Period
+    counts: dict[str, int] = Field(
+        description="incidents, footnotes, sources, captured, and one count per status and verdict"
+    )
+    generated_at: dt.datetime | None = None
+
+
+class Citation(Model):
+    footnote: int
+    url: str
+    canonical_url: str | None
+    status: SourceStatus
+    date_check: DateCheck
+    names_check: NamesCheck
+
+
+class IncidentReport(Model):
+    id: int
+    line: int
+    date: dt.date | None
+    text: str
+    footnotes: list[int]
+    people: list[str]
+    verdict: Verdict
+    reasons: list[str] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+
+
+class SourceReport(Model):
+    id: int
+    footnotes: list[int]
+    url: str
+    canonical_url: str
+    status: SourceStatus
+    reason: str | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: list[RedirectHop] = Field(default_factory=list)
+    title: str | None = None
+    author: str | None = None
+    language: str | None = None
+    published: dt.date | None = None
+    date_source: str | None = None
+    capture: Capture | None = None
+    text_excerpt: str | None = None
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class Report(Model):
+    digest: DigestSummary
+    problems: list[Problem] = Field(default_factory=list)
+    incidents: list[IncidentReport] = Field(default_factory=list)
+    sources: list[SourceReport] = Field(default_factory=list)

@@ -1,0 +1,109 @@
+"""One typed settings object: defaults here, overlaid by SOURCEVAULT_* environment, then flags.
+
+A bad value exits with a message that names the key (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0 Safari/537.36 sourcevault/0.1 (+archiving cited sources)"
+)
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; the message names the key."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOURCEVAULT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./sourcevault-data"), description="WARCs, database, keys")
+    broker_url: str | None = Field(
+        default=None, description="Celery broker; unset means the embedded Valkey + worker"
+    )
+    result_backend: str | None = Field(default=None, description="defaults to the broker URL")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset means SQLite in the data dir"
+    )
+    collection: str = Field(default="sourcevault", description="pywb collection name")
+    replay_base_url: str = Field(
+        default="http://127.0.0.1:8090", description="where pywb serves the collection"
+    )
+
+    # fetching
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=20.0, gt=0)
+    total_timeout: float = Field(default=60.0, gt=0, description="wall-clock cap per fetch")
+    max_redirects: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_html_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="handed to extraction")
+    max_decompression_ratio: int = Field(default=100, gt=0)
+    retries: int = Field(default=2, ge=0, description="retries of transient fetch failures")
+    ca_bundle: Path | None = Field(
+        default=None, description="extra CA file; SSL_CERT_FILE is honoured too"
+    )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs the egress policy allows although they are private (intranets, tests)",
+    )
+
+    # archiving and the queue
+    warc_max_size: int = Field(default=256 * 1024 * 1024, gt=0, description="rotate WARC files")
+    concurrency: int = Field(default=8, ge=1, description="capture tasks in flight per worker")
+    task_soft_time_limit: int = Field(default=240, gt=0)
+    task_time_limit: int = Field(default=300, gt=0)
+    visibility_timeout: int = Field(default=3600, gt=0)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'sourcevault.db'}"
+
+    @property
+    def collection_dir(self) -> Path:
+        return self.data_dir / "collections" / self.collection
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.collection_dir / "archive"
+
+    @property
+    def indexes_dir(self) -> Path:
+        return self.collection_dir / "indexes"
+
+    @property
+    def effective_ca_bundle(self) -> Path | None:
+        if self.ca_bundle:
+            return self.ca_bundle
+        env = os.environ.get("SSL_CERT_FILE")
+        return Path(env) if env else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Environment first, then explicit overrides (from CLI flags); None overrides are ignored."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        settings = Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise SettingsError(
+            f"bad setting {key!r} (env SOURCEVAULT_{key.upper()}): {err['msg']}"
+        ) from exc
+    if settings.task_time_limit >= settings.visibility_timeout:
+        raise SettingsError(
+            "task_time_limit must stay below visibility_timeout, or Redis redelivers running tasks"
+        )
+    return settings
