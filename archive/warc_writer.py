@@ -1,0 +1,471 @@
+"""A rotating, locking WARC writer: one gzip member per record, `.open` until closed.
+
+Life of a file (pywb's MultiFileWARCWriter, minus its swallowed errors):
+
+1. Opened lazily on the first write as `<prefix>-<timestamp>-<serial>.warc.gz.open`,
+   with an exclusive `fcntl.flock` held for the writer's lifetime: the lock is how
+   `recover_open_files` tells a live writer from a dead one.
+2. The first record is warcinfo. Every record is its own gzip member, so any record can
+   be read at its offset.
+3. A write that fails half-way truncates the file back to where that write began, then
+   re-raises: no half records, no silent loss.
+4. `sync()` fsyncs; the caller commits the capture to the database only after it.
+5. Between writes, a file over `max_size` is finished: fsynced, renamed to `.warc.gz`,
+   and its CDXJ lines merged into the collection index. Rotation never splits a
+   request/response pair, because a pair is one write.
+
+Caveat: several threads share one file. A thread can trigger rotation while another
+thread's records are written but not yet committed; if the process then dies, those
+records sit in a closed file that recovery does not cut. The retry then writes a second
+response for that capture. Use one writer per thread (distinct prefixes) to exclude it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from warcio.recordloader import ArcWarcRecord
+
+from archive.cdxj import append_index
+from archive.records import HttpExchange, RecordFactory, new_record_id, serialize_record, utc_now
+from archive.warc_reader import RecordCheck, check_member, scan_members
+
+__all__ = [
+    "OPEN_SUFFIX",
+    "RecoveryReport",
+    "WarcBatch",
+    "WarcWriter",
+    "WrittenRecord",
+    "recover_open_files",
+]
+
+log = logging.getLogger(__name__)
+
+OPEN_SUFFIX = ".open"
+WARC_SUFFIX = ".warc.gz"
+
+
+@dataclass(frozen=True)
+class WrittenRecord:
+    """Where a record landed: `warc_file` is the final basename (without `.open`)."""
+
+    warc_file: str
+    offset: int
+    length: int
+    record_id: str
+
+
+@dataclass
+class RecoveryReport:
+    warc_file: str  # final basename
+    original_size: int
+    kept_size: int
+    records_kept: int
+    requested_keep: int | None
+    removed: bool = False  # nothing beyond warcinfo was kept, so the file was deleted
+    problems: list[str] = field(default_factory=list)
+
+
+class _FdOut:
+    """Unbuffered sink over a file descriptor.
+
+    No userspace buffer means that after an error the file holds exactly what was
+    written, so truncating back to the record start is exact.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class WarcWriter:
+    """Thread- and process-safe rotating WARC writer (see module docstring)."""
+
+    def __init__(
+        self,
+        archive_dir: Path,
+        *,
+        prefix: str,
+        max_size: int,
+        make_id: Callable[[], str] = new_record_id,
+        clock: Callable[[], dt.datetime] = utc_now,
+        software: str = "sourcevault",
+        indexes_dir: Path | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        if not prefix or "/" in prefix:
+            raise ValueError(f"invalid WARC prefix {prefix!r}")
+        if max_size <= 0:
+            raise ValueError("max_size must be positive")
+        self.archive_dir = Path(archive_dir)
+        # pywb layout: collections/<coll>/{archive,indexes}
+        self.indexes_dir = Path(indexes_dir) if indexes_dir else self.archive_dir.parent / "indexes"
+        self.prefix = prefix
+        self.max_size = max_size
+        self.clock = clock
+        self.software = software
+        self.hostname = hostname or socket.gethostname()
+        self.records = RecordFactory(make_id=make_id, clock=clock)
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._name: str | None = None  # final basename of the current file
+        self._serial = 0
+        self.closed_files: list[str] = []
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def current_file(self) -> str | None:
+        return self._name
+
+    def write_exchange(self, ex: HttpExchange) -> tuple[WrittenRecord, WrittenRecord]:
+        """Write the request and response records (same file); returns (request, response)."""
+        # Built outside the lock: warcio's digest pass over a large body takes a while.
+        request, response = self.records.request_response(ex)
+        written = self._write([request, response])
+        return written[0], written[1]
+
+    def write_revisit(
+        self,
+        ex: HttpExchange,
+        *,
+        refers_to_id: str,
+        refers_to_uri: str,
+        refers_to_date: dt.datetime | str,
+    ) -> WrittenRecord:
+        record = self.records.revisit(
+            ex,
+            refers_to_id=refers_to_id,
+            refers_to_uri=refers_to_uri,
+            refers_to_date=refers_to_date,
+        )
+        return self._write([record])[0]
+
+    def write_metadata(
+        self,
+        target_uri: str,
+        refers_to: str | None,
+        payload: bytes,
+        content_type: str,
+        record_type: Literal["metadata", "resource"] = "metadata",
+    ) -> WrittenRecord:
+        record = self.records.metadata(target_uri, refers_to, payload, content_type, record_type)
+        return self._write([record])[0]
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[WarcBatch]:
+        """Write several records as one unit: same file, contiguous, all or nothing.
+
+        A capture (redirect hops, final response or revisit, metadata) goes in one
+        batch, so its records never straddle a rotation. The writer lock is held for
+        the whole block; if the block raises, everything it wrote is truncated away.
+        """
+        with self._lock:
+            fd, name = self._ensure_file()
+            start = os.lseek(fd, 0, os.SEEK_END)
+            batch = WarcBatch(self.records, fd, name)
+            try:
+                yield batch
+            except BaseException:
+                os.ftruncate(fd, start)
+                os.lseek(fd, start, os.SEEK_SET)
+                log.warning("WARC batch failed; truncated %s back to %d", name, start)
+                raise
+            finally:
+                batch._open = False
+
+    def sync(self) -> None:
+        """Flush to stable storage. Commit captures to the database only after this."""
+        with self._lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Finish the current file: fsync, rename to `.warc.gz`, index it."""
+        with self._lock:
+            self._finish()
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Records on disk are always whole (errors truncate), so closing is safe here too.
+        self.close()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _write(self, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
+        with self._lock:
+            fd, name = self._ensure_file()
+            return _append(fd, name, records)
+
+    def _ensure_file(self) -> tuple[int, str]:
+        # Rotation happens only here, i.e. between writes/batches, never inside one.
+        if self._fd is not None and os.fstat(self._fd).st_size >= self.max_size:
+            self._finish()
+        if self._fd is None:
+            self._open_new()
+        assert self._fd is not None and self._name is not None
+        return self._fd, self._name
+
+    def _open_new(self) -> None:
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        stamp = self.clock().astimezone(dt.UTC).strftime("%Y%m%d%H%M%S%f")[:17]
+        # Create, lock, then link into place, so recovery never sees an unlocked new file.
+        tmp = self.archive_dir / f".{self.prefix}-{os.getpid()}-{threading.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            while True:
+                name = f"{self.prefix}-{stamp}-{self._serial:05d}{WARC_SUFFIX}"
+                self._serial += 1
+                if (self.archive_dir / name).exists():
+                    continue
+                try:
+                    os.link(tmp, self.archive_dir / (name + OPEN_SUFFIX))
+                except FileExistsError:  # another process took this name
+                    continue
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+        info = self.records.warcinfo(
+            name, software=self.software, hostname=self.hostname, pid=os.getpid()
+        )
+        try:
+            _append(fd, name, [info])
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.archive_dir / (name + OPEN_SUFFIX))
+            raise
+        self._fd, self._name = fd, name
+        log.info("opened WARC %s", name)
+
+    def _finish(self) -> None:
+        if self._fd is None or self._name is None:
+            return
+        fd, name = self._fd, self._name
+        self._fd = self._name = None
+        final = self.archive_dir / name
+        try:
+            os.fsync(fd)
+            # Rename while still holding the lock: a scanner sees locked .open or .warc.gz.
+            os.rename(self.archive_dir / (name + OPEN_SUFFIX), final)
+            _fsync_dir(self.archive_dir)
+        finally:
+            os.close(fd)  # releases the flock
+        self.closed_files.append(name)
+        log.info("closed WARC %s", name)
+        append_index(self.indexes_dir, final)
+
+
+def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
+    start = os.lseek(fd, 0, os.SEEK_END)
+    out = _FdOut(fd)
+    written = []
+    pos = start
+    try:
+        for record in records:
+            serialize_record(record, out)
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            record_id = record.rec_headers.get_header("WARC-Record-ID")
+            written.append(WrittenRecord(name, pos, end - pos, record_id))
+            pos = end
+    except BaseException:
+        # Cut the partial write off (all records of this call), then re-raise.
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+        log.exception("WARC write failed; truncated %s back to %d", name, start)
+        raise
+    return written
+
+
+class WarcBatch:
+    """Handle yielded by `WarcWriter.batch()`; valid only inside the `with` block."""
+
+    def __init__(self, records: RecordFactory, fd: int, name: str) -> None:
+        self._records = records
+        self._fd = fd
+        self._name = name
+        self._open = True
+
+    def _write(self, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
+        if not self._open:
+            raise RuntimeError("WARC batch used after its with-block ended")
+        return _append(self._fd, self._name, records)
+
+    def write_exchange(self, ex: HttpExchange) -> tuple[WrittenRecord, WrittenRecord]:
+        request, response = self._records.request_response(ex)
+        written = self._write([request, response])
+        return written[0], written[1]
+
+    def write_revisit(
+        self,
+        ex: HttpExchange,
+        *,
+        refers_to_id: str,
+        refers_to_uri: str,
+        refers_to_date: dt.datetime | str,
+    ) -> WrittenRecord:
+        record = self._records.revisit(
+            ex,
+            refers_to_id=refers_to_id,
+            refers_to_uri=refers_to_uri,
+            refers_to_date=refers_to_date,
+        )
+        return self._write([record])[0]
+
+    def write_metadata(
+        self,
+        target_uri: str,
+        refers_to: str | None,
+        payload: bytes,
+        content_type: str,
+        record_type: Literal["metadata", "resource"] = "metadata",
+    ) -> WrittenRecord:
+        record = self._records.metadata(target_uri, refers_to, payload, content_type, record_type)
+        return self._write([record])[0]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover_open_files(
+    archive_dir: Path,
+    keep: Callable[[str], int | None],
+    *,
+    indexes_dir: Path | None = None,
+) -> list[RecoveryReport]:
+    """Finish the `.open` files of dead writers.
+
+    For each `*.warc.gz.open` whose flock can be taken (its writer is gone), cut it to
+    `keep(final_name)` bytes (the end of the last record the database committed) or,
+    when `keep` returns None, to the end of the last complete, digest-valid record.
+    The cut lands on a verified record boundary at or below the requested size, and
+    never removes the warcinfo record; a file left with only warcinfo is deleted.
+    Then rename to `.warc.gz` and index it.
+    """
+    archive_dir = Path(archive_dir)
+    indexes_dir = Path(indexes_dir) if indexes_dir else archive_dir.parent / "indexes"
+    reports = []
+    for path in sorted(archive_dir.glob(f"*{WARC_SUFFIX}{OPEN_SUFFIX}")):
+        report = _recover_one(path, keep, indexes_dir)
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def _recover_one(
+    path: Path, keep: Callable[[str], int | None], indexes_dir: Path
+) -> RecoveryReport | None:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:  # its writer just closed it
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.debug("skipping %s: its writer is alive", path.name)
+            return None
+        try:
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                return None  # renamed and replaced under us
+        except FileNotFoundError:
+            return None
+        name = path.name[: -len(OPEN_SUFFIX)]
+        with os.fdopen(os.dup(fd), "rb") as f:
+            size = os.fstat(fd).st_size
+            members = list(scan_members(f))
+            checks = [check_member(f, m) for m in members]
+        report = _cut_plan(name, size, checks, keep(name))
+        final = path.with_name(name)
+        if report.removed:
+            os.unlink(path)
+            _fsync_dir(path.parent)
+            log.warning("recovery removed %s: no committed records", path.name)
+            return report
+        os.ftruncate(fd, report.kept_size)
+        os.fsync(fd)
+        os.rename(path, final)
+        _fsync_dir(path.parent)
+    finally:
+        os.close(fd)
+    log.warning(
+        "recovered %s: kept %d of %d bytes (%d records)",
+        name,
+        report.kept_size,
+        report.original_size,
+        report.records_kept,
+    )
+    append_index(indexes_dir, final)
+    return report
+
+
+def _cut_plan(
+    name: str, size: int, checks: list[RecordCheck], requested: int | None
+) -> RecoveryReport:
+    # Boundaries after each record of the leading run of valid records.
+    ends = [0]
+    problems: list[str] = []
+    for c in checks:
+        if not c.ok:
+            problems = [f"offset {c.offset}: {p}" for p in c.problems]
+            break
+        ends.append(c.offset + c.length)
+    warcinfo_end = ends[1] if len(ends) > 1 and checks[0].rec_type == "warcinfo" else 0
+    if requested is None:
+        cut = ends[-1]
+    else:
+        cut = max(e for e in ends if e <= requested)
+        if cut != requested:
+            log.error(
+                "%s: committed end %d is not a valid record boundary; cutting at %d",
+                name,
+                requested,
+                cut,
+            )
+            problems.append(f"requested keep {requested} is not a valid record end; used {cut}")
+    cut = max(cut, warcinfo_end)
+    kept = ends.index(cut)
+    return RecoveryReport(
+        warc_file=name,
+        original_size=size,
+        kept_size=cut,
+        records_kept=kept,
+        requested_keep=requested,
+        removed=cut <= warcinfo_end,
+        problems=problems,
+    )
