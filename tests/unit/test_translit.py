@@ -1,0 +1,65 @@
+"""worker.translit: digest (English) and page (Russian/Kazakh) spellings share a skeleton."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.translit import cyrillic_to_latin, skeleton, tokens
+
+
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [
+        ("Kayirbek", "Кайырбек"),
+        ("Kayirbek", "Қайырбек"),
+        ("Askar", "Асқар"),
+        ("Katchiyev", "Катчиев"),
+        ("Reichert", "Рейхерт"),
+        ("Toregozhina", "Торегожина"),
+        ("Bakhytzhan", "Бахытжан"),
+        ("Zhanbolat", "Жанболат"),
+        ("Mamay", "Мамай"),
+        ("Amangeldy", "Амангельды"),
+        ("Batyrbekov", "Батырбеков"),
+        ("Yeskhozhin", "Есхожин"),
+        ("Yeshozhin", "Есхожин"),
+        ("Dzharylgaev", "Джарылгаев"),
+        ("Lyazzat", "Ляззат"),
+        ("Akhmedyarov", "Ахмедьяров"),
+        ("Yergazeev", "Ергазеев"),
+        ("Ongarbaev", "Оңғарбаев"),
+        ("Yrysbek", "Ырысбек"),
+        ("Nikolai", "Николай"),
+        ("Altayev", "Алтаев"),
+        ("Tokayev", "Токаев"),
+        ("Lesbayeva", "Лесбаева"),
+        ("Soyunov", "Союнов"),
+        ("Dostiyarov", "Достияров"),
+    ],
+)
+def test_digest_and_page_spellings_share_a_skeleton(latin: str, cyrillic: str) -> None:
+    assert skeleton(latin) == skeleton(cyrillic)
+
+
+def test_kazakh_letters_transliterate() -> None:
+    assert cyrillic_to_latin("ӘҒҚҢӨҰҮҺІ") == "agknouuhi"
+
+
+def test_kazakh_latin_and_diacritics_fold() -> None:
+    # 2021 Kazakh Latin alphabet and German/Turkish letters
+    assert skeleton("Qaiyrbek") == skeleton("Қайырбек")
+    assert skeleton("Şynar") == skeleton("Шынар")
+    assert skeleton("Müller") == "muler"
+
+
+def test_skeleton_keeps_different_names_apart() -> None:
+    assert skeleton("Askar") != skeleton("Аскаров")
+    assert skeleton("Mamin") != skeleton("Мамай")
+
+
+def test_tokens_have_spans_and_split_hyphens() -> None:
+    text = "Суд Нур-Султана, 2021: Аскару"
+    found = tokens(text)
+    assert [t for t, _s, _e in found] == ["Суд", "Нур", "Султана", "Аскару"]
+    for word, start, end in found:
+        assert text[start:end] == word
