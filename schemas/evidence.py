@@ -59,7 +59,12 @@ class Evidence(Model):
     """The facts about one fetched (or refused) source, independent of any incident."""
 
     status: SourceStatus
-    reason: str = Field(description="why this status: the code, error, phrase or probe that decided")
+    reason: str = Field(
+        description="why this status: the code, error, phrase or probe that decided"
+    )
+    error_kind: str | None = Field(
+        default=None, description="the fetch failure's kind, e.g. name_not_resolved, read_timeout"
+    )
     http_status: int | None = None
     final_url: str | None = None
     redirects: list[RedirectHop] = Field(default_factory=list)

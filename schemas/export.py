@@ -1,4 +1,4 @@
-"""Write the JSON Schema of each top-level contract to schemas/json/ (committed; a test compares)."""
+"""Write the JSON Schema of each top-level contract to schemas/json/ (committed, compared)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ def render() -> dict[str, str]:
 
 
 def main() -> None:
+    """`python -m schemas.export` writes the files; `--check` exits 1 if they are stale."""
+    stale = [
+        name
+        for name, text in render().items()
+        if not (JSON_DIR / name).exists() or (JSON_DIR / name).read_text("utf-8") != text
+    ]
+    if "--check" in sys.argv[1:]:
+        for name in stale:
+            print(f"schemas/json/{name} is stale: run python -m schemas.export", file=sys.stderr)
+        sys.exit(1 if stale else 0)
     JSON_DIR.mkdir(exist_ok=True)
     for name, text in render().items():
         (JSON_DIR / name).write_text(text, encoding="utf-8")

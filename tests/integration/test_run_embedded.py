@@ -1,0 +1,165 @@
+"""The foundation end to end: the September digest through the fixture web, a real
+Celery worker on a real Valkey (the embedded default), into WARCs and a report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from archive.warc_reader import check_file
+from schemas import Report, SourceStatus
+from tests.fixtureweb import FixtureWeb
+from tests.fixtureweb.pages import expected_statuses
+from worker import pipeline
+from worker.db import CaptureJob, CaptureRow
+from worker.digest_parser import parse_digest, read_digest_text
+from worker.runner import RunOutcome, run_digest
+from worker.runtime import close_runtime, get_runtime
+from worker.settings import Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGEST = ROOT / "examples" / "2021-09-kazakhstan.txt"
+
+
+@pytest.fixture(scope="module")
+def september_run(
+    fixture_web_session: FixtureWeb, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, RunOutcome]]:
+    mp = pytest.MonkeyPatch()
+    for key, value in fixture_web_session.env().items():
+        mp.setenv(key, value)
+    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "SOURCEVAULT_BROKER_URL"):
+        mp.delenv(key, raising=False)
+    fixture_web_session.clear_requests()
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("data"), concurrency=4)
+    digest = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)
+    outcome = run_digest(settings, digest, source_name=str(DIGEST), timeout=300)
+    try:
+        yield settings, outcome
+    finally:
+        close_runtime()
+        mp.undo()
+
+
+def test_every_source_gets_the_status_the_fixture_web_expects(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    _settings, outcome = september_run
+    expected = expected_statuses()
+    got = {s.canonical_url: s.status.value for s in outcome.report.sources}
+    # the foundation's statuses; the finer words (soft_404, …) are checked in test_verification
+    wrong = {
+        url: (status, expected.get(url))
+        for url, status in got.items()
+        if status != expected.get(url)
+    }
+    assert not wrong
+    assert len(outcome.report.sources) == 47
+
+
+def test_every_fetchable_source_is_archived_in_valid_warcs(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    settings, outcome = september_run
+    archived = [s for s in outcome.report.sources if s.capture is not None]
+    never_fetched = [s for s in outcome.report.sources if s.status is SourceStatus.NOT_PUBLIC]
+    assert len(never_fetched) == 1
+    assert len(archived) == len(outcome.report.sources) - len(never_fetched)
+    files = sorted(settings.archive_dir.glob("*.warc.gz*"))
+    assert files
+    for path in files:
+        assert check_file(path).ok, check_file(path).first_problem
+        proc = subprocess.run(
+            ["uv", "run", "warcio", "check", str(path)], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_admin_link_is_never_requested(
+    september_run: tuple[Settings, RunOutcome], fixture_web_session: FixtureWeb
+) -> None:
+    assert not fixture_web_session.hits("tirek.info", "/wp-admin")
+    assert fixture_web_session.hits("rus.azattyq.org", "/a/31446385.html")
+
+
+def test_the_report_ties_every_incident_to_its_sources(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    _settings, outcome = september_run
+    report = Report.model_validate_json(outcome.report.model_dump_json())
+    assert len(report.incidents) == 58
+    by_id = {i.id: i for i in report.incidents}
+    cited = [i for i in report.incidents if i.footnotes]
+    assert len(cited) == 48
+    for inc in cited:
+        cited_numbers = {c.footnote for c in inc.citations}
+        assert cited_numbers <= set(inc.footnotes)
+    # incident 1 cites a Facebook group post: the login wall is reported, not archived as the post
+    assert [c.status for c in by_id[1].citations] == [SourceStatus.LOGIN_WALL]
+    # [15] has two URLs, both cited
+    fifteen = next(i for i in report.incidents if 15 in i.footnotes)
+    assert len([c for c in fifteen.citations if c.footnote == 15]) == 2
+    # a Russian article that names the person, dated in the window
+    three = next(i for i in report.incidents if i.footnotes == [3])
+    assert three.citations[0].status is SourceStatus.OK
+    assert three.citations[0].date_check.verdict == "consistent"
+    assert three.verdict == "verified"
+
+
+def test_windows_1251_page_comes_out_as_cyrillic(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    _settings, outcome = september_run
+    page = next(s for s in outcome.report.sources if "toregozhina-bahytzhan" in s.canonical_url)
+    assert page.title and "Торегожина" in (page.title + (page.text_excerpt or ""))
+
+
+def test_a_redelivered_task_makes_no_second_capture(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    settings, outcome = september_run
+    runtime = get_runtime(settings)
+    with runtime.sessions() as session:
+        job = session.scalars(
+            select(CaptureJob).where(CaptureJob.run_id == outcome.run_id).limit(1)
+        ).one()
+        before = session.scalar(select(func.count()).select_from(CaptureRow))
+    again = pipeline.capture_one(runtime, outcome.run_id, job.id, task_id="redelivered")
+    with runtime.sessions() as session:
+        after = session.scalar(select(func.count()).select_from(CaptureRow))
+    assert again.repeated
+    assert after == before
+
+
+def test_report_json_matches_the_committed_schema(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    _settings, outcome = september_run
+    schema = json.loads((ROOT / "schemas" / "json" / "report.schema.json").read_text())
+    data = json.loads(outcome.report.model_dump_json())
+    assert set(schema["required"]) <= set(data)
+    for field in ("id", "title", "period", "counts"):
+        assert field in data["digest"]
+    source = data["sources"][0]
+    for field in (
+        "footnotes",
+        "url",
+        "canonical_url",
+        "status",
+        "http_status",
+        "final_url",
+        "title",
+        "published",
+        "date_source",
+        "capture",
+        "text_excerpt",
+        "problems",
+    ):
+        assert field in source

@@ -1,0 +1,299 @@
+"""The `sourcevault` command line (typer). Thin: every command calls plain functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from archive.web.render import render_html
+from schemas import Digest, Report
+from worker import jobs
+from worker.db import make_engine, make_session_factory
+from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
+from worker.report import ReplayUrl, build_report, render_csv, write_report_files
+from worker.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Archive and verify the sources of a human-rights monitoring digest.",
+)
+console = Console(stderr=True)
+log = logging.getLogger("sourcevault")
+
+DigestArg = Annotated[Path, typer.Argument(help="the digest text file", show_default=False)]
+YearOpt = Annotated[int | None, typer.Option("--year", help="year for dates written without one")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="WARCs and database [env SOURCEVAULT_DATA_DIR]")
+]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option("--broker-url", help="Celery broker [env SOURCEVAULT_BROKER_URL]"),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _load_digest(path: Path, year: int | None) -> Digest:
+    try:
+        text = read_digest_text(path)
+    except FileNotFoundError as exc:
+        raise _fail(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise _fail(f"{path}: is a directory, not a digest file") from exc
+    except DigestInputError as exc:
+        raise _fail(f"{path}: {exc}") from exc
+    return parse_digest(text, name=path.stem, year=year)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def parse(
+    digest: DigestArg,
+    year: YearOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the Digest as JSON")] = False,
+) -> None:
+    """Print the parsed digest and its problems."""
+    parsed = _load_digest(digest, year)
+    if as_json:
+        sys.stdout.write(parsed.model_dump_json(indent=2) + "\n")
+        return
+    out = Console()
+    out.print(
+        f"[bold]{parsed.title}[/] ({parsed.id}): {len(parsed.incidents)} incidents, "
+        f"{len(parsed.footnotes)} footnotes, {len(parsed.sources)} unique sources"
+    )
+    table = Table("#", "line", "date", "footnotes", "people", "text")
+    for inc in parsed.incidents:
+        table.add_row(
+            str(inc.id),
+            str(inc.line),
+            inc.date.isoformat() if inc.date else "?",
+            " ".join(map(str, inc.footnotes)),
+            ", ".join(inc.people),
+            inc.text[:60] + ("…" if len(inc.text) > 60 else ""),
+        )
+    out.print(table)
+    _print_problems(out, parsed)
+
+
+def _print_problems(out: Console, parsed: Digest) -> None:
+    if not parsed.problems:
+        out.print("no problems")
+        return
+    out.print(f"[bold]{len(parsed.problems)} problems[/]")
+    for p in parsed.problems:
+        where = " ".join(
+            x
+            for x in (
+                f"line {p.line}" if p.line else "",
+                f"[{p.footnote}]" if p.footnote else "",
+            )
+            if x
+        )
+        out.print(f"  {p.code:<20} {where:<14} {p.message}", markup=False)
+
+
+@app.command()
+def run(
+    digest: DigestArg,
+    year: YearOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="report dir [default: ./reports/<digest-id>/]")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    broker_url: BrokerOpt = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="capture tasks in flight")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="give up waiting after S")] = 3600,
+) -> None:
+    """Parse, queue every source, show progress, wait, and write the report."""
+    settings = _settings(data_dir=data_dir, broker_url=broker_url, concurrency=concurrency)
+    parsed = _load_digest(digest, year)
+    console.print(
+        f"{parsed.title}: {len(parsed.incidents)} incidents, {len(parsed.sources)} sources, "
+        f"{len(parsed.problems)} digest problems"
+    )
+    from worker.runner import run_digest  # Celery and the broker load only when needed
+
+    progress = Progress(
+        TextColumn("[bold]capturing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task("capture", total=len(parsed.sources))
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            outcome = run_digest(
+                settings, parsed, source_name=str(digest), on_progress=on_progress, timeout=timeout
+            )
+        except TimeoutError as exc:
+            raise _fail(str(exc), 1) from exc
+    out_dir = out or Path("reports") / outcome.run_id
+    files = _write_all(outcome.report, out_dir)
+    _print_summary(outcome.report)
+    for path in files.values():
+        console.print(f"wrote {path}")
+
+
+def _write_all(report: Report, out_dir: Path) -> dict[str, Path]:
+    files = write_report_files(report, out_dir)
+    html = out_dir / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    files["html"] = html
+    return files
+
+
+def _print_summary(report: Report) -> None:
+    counts = report.digest.counts
+    table = Table("status", "sources", title=f"{report.digest.id}: sources")
+    for key in sorted(k for k in counts if k.startswith("status_")):
+        table.add_row(key.removeprefix("status_"), str(counts[key]))
+    console.print(table)
+    verdicts = ", ".join(
+        f"{k.removeprefix('verdict_')} {v}"
+        for k, v in sorted(counts.items())
+        if k.startswith("verdict_")
+    )
+    console.print(f"incidents: {verdicts}; captured {counts.get('captured', 0)} sources")
+
+
+@app.command()
+def submit(
+    digest: DigestArg,
+    year: YearOpt = None,
+    data_dir: DataDirOpt = None,
+    broker_url: BrokerOpt = None,
+) -> None:
+    """Queue a digest on a deployment; prints the new digest id alone on its last line."""
+    settings = _settings(data_dir=data_dir, broker_url=broker_url)
+    if not settings.broker_url:
+        raise _fail("submit needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
+    parsed = _load_digest(digest, year)
+    from worker.runner import submit_digest
+
+    run_id = submit_digest(settings, parsed, source_name=str(digest))
+    console.print(f"queued {len(parsed.sources)} sources")
+    sys.stdout.write(run_id + "\n")
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Progress of a submitted digest."""
+    settings = _settings(data_dir=data_dir)
+    sessions = make_session_factory(make_engine(settings.effective_database_url))
+    with sessions() as session:
+        progress = jobs.run_progress(session, run_id)
+    if progress is None:
+        raise _fail(f"no digest with id {run_id!r}", 1)
+    if as_json:
+        data = {"state": progress.state, "done": progress.done, "total": progress.total}
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        sys.stdout.write(f"{run_id}: {progress.state}, {progress.done}/{progress.total} done\n")
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    fmt: Annotated[str, typer.Option("--format", help="json, html or csv")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="file (default: stdout)")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print or write the report of a digest."""
+    if fmt not in ("json", "html", "csv"):
+        raise _fail(f"--format must be json, html or csv, not {fmt!r}")
+    settings = _settings(data_dir=data_dir)
+    sessions = make_session_factory(make_engine(settings.effective_database_url))
+    with sessions() as session:
+        try:
+            built = build_report(
+                session,
+                run_id,
+                replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
+            )
+        except KeyError as exc:
+            raise _fail(f"no digest with id {run_id!r}", 1) from exc
+    text = {
+        "json": lambda: built.model_dump_json(indent=2) + "\n",
+        "csv": lambda: render_csv(built),
+        "html": lambda: render_html(built),
+    }[fmt]()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c")] = None,
+    queues: Annotated[str, typer.Option("--queues", "-Q")] = "capture,default",
+    pool: Annotated[str, typer.Option("--pool")] = "threads",
+    data_dir: DataDirOpt = None,
+    broker_url: BrokerOpt = None,
+) -> None:
+    """Run a Celery worker against the configured broker."""
+    settings = _settings(data_dir=data_dir, broker_url=broker_url, concurrency=concurrency)
+    if not settings.broker_url:
+        raise _fail("worker needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
+    from worker.celery_app import configure
+
+    celery = configure(settings, settings.broker_url)
+    celery.worker_main(
+        [
+            "worker",
+            f"--concurrency={settings.concurrency}",
+            f"--queues={queues}",
+            f"--pool={pool}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""capture_one: the whole life of one source in numbered steps, each a one-job module.
+
+    1 claim      jobs.claim_job: compare-and-swap; a finished job returns its outcome
+    2 egress     egress.EgressPolicy (direct connections only; a proxy owns egress)
+    3 fetch      fetch.fetch_with_retries: streamed, raw body spooled, sha256 while reading
+    4 extract    content.decode_body (capped) + extract.extract (text, title, dates…)
+    5 verify     verify.evidence_for: classify + facts → schemas.Evidence
+    6 archive    one writer batch: request/response (or revisit) per hop + metadata record
+    7 commit     fsync the WARC, then capture + evidence + job done in one transaction
+
+Records of one capture are written in one locked batch, after the fetch and extraction,
+so a failure never leaves half a capture in a WARC file that stays open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+from archive.records import HttpExchange
+from archive.warc_writer import WrittenRecord
+from schemas import Evidence
+from worker import jobs
+from worker.content import charset_from_headers, decode_body
+from worker.db import CaptureRow, EvidenceRow
+from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
+from worker.runtime import Runtime
+from worker.verify import evidence_for
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+
+
+class JobBusy(RuntimeError):
+    """Another live delivery holds the job; the task retries later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job_id: int
+    status: str
+    capture_id: int | None = None
+    repeated: bool = False
+
+
+def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | None) -> Outcome:
+    settings = runtime.settings
+    # 1 claim
+    with runtime.sessions() as session:
+        claim = jobs.claim_job(
+            session, job_id, task_id, stale_after=dt.timedelta(seconds=settings.task_time_limit)
+        )
+        if claim.outcome is jobs.ClaimOutcome.MISSING:
+            raise ValueError(f"capture job {job_id} of run {run_id} does not exist")
+        if claim.outcome is jobs.ClaimOutcome.ALREADY_DONE:
+            return _existing_outcome(runtime, job_id)
+        if claim.outcome is jobs.ClaimOutcome.BUSY:
+            raise JobBusy(f"job {job_id} is being captured by another delivery")
+        assert claim.job is not None
+        url = claim.job.canonical_url
+        attempt_id = claim.attempt_id
+    try:
+        return _capture_claimed(runtime, job_id, attempt_id, url)
+    except Exception as exc:  # record and report; the chord must still complete
+        log.exception("capture of %s (job %d) failed", url, job_id)
+        with runtime.sessions() as session:
+            jobs.fail_job(session, job_id, attempt_id, f"{type(exc).__name__}: {exc}")
+        return Outcome(job_id, "failed")
+
+
+def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url: str) -> Outcome:
+    settings = runtime.settings
+    # 2 egress + 3 fetch (the fetcher checks egress at every redirect hop)
+    limits = FetchLimits.from_settings(settings)
+    retry = RetryPolicy.from_settings(settings)
+    result = fetch_with_retries(url, runtime.client, limits, policy=runtime.policy, retry=retry)
+    try:
+        # 4 extract
+        page = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
+        # 5 verify
+        evidence = evidence_for(result, page)
+        # 6 archive
+        capture = _archive(runtime, result, page, evidence)
+        # 7 commit (the WARC bytes are on disk before the row that points at them)
+        runtime.writer.sync()
+        with runtime.sessions() as session:
+            jobs.finish_job(session, job_id, attempt_id, capture=capture, evidence=evidence)
+            capture_id = capture.id if capture is not None else None
+        return Outcome(job_id, evidence.status, capture_id)
+    finally:
+        result.close()
+
+
+def _extract(
+    result: FetchResult, max_html_bytes: int, max_ratio: int
+) -> ExtractedPage | ExtractionFailure | None:
+    final = result.final
+    if final is None or not 200 <= final.status < 300:
+        return None
+    content_type = _header(final, "content-type").split(";")[0].strip().lower()
+    if content_type not in HTML_TYPES:
+        return ExtractionFailure(reason=f"not an HTML page ({content_type})")
+    body = decode_body(final, max_bytes=max_html_bytes, max_ratio=max_ratio)
+    if body.problem:
+        log.info("decoding %s: %s", final.url, body.problem)
+    return extract(
+        body.data,
+        url=final.url,
+        charset=charset_from_headers(final.response_headers),
+        options=ExtractOptions(max_html_bytes=max_html_bytes),
+    )
+
+
+def _archive(
+    runtime: Runtime,
+    result: FetchResult,
+    page: ExtractedPage | ExtractionFailure | None,
+    evidence: Evidence,
+) -> CaptureRow | None:
+    final = result.final
+    if final is None:
+        return None
+    with runtime.sessions() as session:
+        earlier = jobs.earlier_capture_with_payload(session, final.body_sha256)
+    with runtime.writer.batch() as batch:
+        response: WrittenRecord | None = None
+        for exchange in result.exchanges:
+            if exchange is final and earlier is not None and final.body_length > 0:
+                response = batch.write_revisit(
+                    exchange,
+                    refers_to_id=earlier.record_id,
+                    refers_to_uri=earlier.url,
+                    refers_to_date=earlier.captured_at,
+                )
+            else:
+                _request, written = batch.write_exchange(exchange)
+                if exchange is final:
+                    response = written
+        assert response is not None
+        meta = batch.write_metadata(
+            f"urn:text:{final.url}",
+            refers_to=response.record_id,
+            payload=_metadata_payload(final, page, evidence),
+            content_type="application/json",
+        )
+    return CaptureRow(
+        url=final.url,
+        warc_file=response.warc_file,
+        offset=response.offset,
+        length=response.length,
+        end_offset=meta.offset + meta.length,
+        record_id=response.record_id,
+        sha256=final.body_sha256,
+        payload_length=final.body_length,
+        truncated=final.truncated,
+        revisit_of=earlier.record_id if earlier is not None else None,
+        captured_at=final.fetched_at,
+    )
+
+
+def _metadata_payload(
+    final: HttpExchange, page: ExtractedPage | ExtractionFailure | None, evidence: Evidence
+) -> bytes:
+    data = {
+        "url": final.url,
+        "payload_sha256": final.body_sha256,
+        "status": evidence.status,
+        "reason": evidence.reason,
+        "title": evidence.title,
+        "author": evidence.author,
+        "language": evidence.language,
+        "published": evidence.published.isoformat() if evidence.published else None,
+        "date_source": evidence.date_source,
+        "extraction_failure": page.reason if isinstance(page, ExtractionFailure) else None,
+        "text": evidence.text,
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _header(exchange: HttpExchange, name: str) -> str:
+    name = name.lower()
+    return next((v for k, v in exchange.response_headers if k.lower() == name), "")
+
+
+def _existing_outcome(runtime: Runtime, job_id: int) -> Outcome:
+    with runtime.sessions() as session:
+        capture = jobs.existing_capture(session, job_id)
+        evidence = session.query(EvidenceRow).filter_by(job_id=job_id).one_or_none()
+        status = evidence.status if evidence is not None else "done"
+        return Outcome(job_id, status, capture.id if capture else None, repeated=True)

@@ -1,0 +1,123 @@
+"""Submit a parsed digest and wait for it: the part of `run`/`submit` below the CLI.
+
+With no broker configured, `run_digest` starts the embedded default (private Valkey and
+an in-process worker) around the same enqueue-and-wait code a deployment uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from schemas import Digest, Report
+from worker import jobs
+from worker.canvas import enqueue_run
+from worker.celery_app import configure
+from worker.db import RunState
+from worker.embedded import embedded_broker, in_process_worker
+from worker.report import ReplayUrl, build_report, finalize
+from worker.runtime import Runtime, get_runtime
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.3
+# When every job is finished but the chord callback has not marked the run done for this
+# long (a header task failed for good, or the callback was lost), finalize here.
+FINALIZE_GRACE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    report: Report
+
+
+def create_run(runtime: Runtime, digest: Digest, source_name: str) -> str:
+    with runtime.sessions() as session:
+        run_id = jobs.next_run_id(session, digest.id)
+        jobs.create_run(session, run_id, digest, source_name=source_name)
+    return run_id
+
+
+def submit_digest(settings: Settings, digest: Digest, *, source_name: str = "") -> str:
+    """Store the run and its jobs, then queue the chord on the configured broker."""
+    assert settings.broker_url
+    configure(settings, settings.broker_url)
+    runtime = get_runtime(settings)
+    run_id = create_run(runtime, digest, source_name)
+    with runtime.sessions() as session:
+        enqueue_run(session, run_id)
+    return run_id
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings) -> Iterator[None]:
+    if settings.broker_url:
+        configure(settings, settings.broker_url)
+        yield
+        return
+    with embedded_broker(settings.data_dir) as url:
+        app = configure(settings, url)
+        with in_process_worker(app, concurrency=settings.concurrency):
+            yield
+
+
+def run_digest(
+    settings: Settings,
+    digest: Digest,
+    *,
+    source_name: str = "",
+    on_progress: Callable[[int, int], None] | None = None,
+    timeout: float = 3600,
+) -> RunOutcome:
+    runtime = get_runtime(settings)
+    run_id = create_run(runtime, digest, source_name)
+    with _broker(settings):
+        with runtime.sessions() as session:
+            enqueue_run(session, run_id)
+        wait_for_run(runtime, run_id, on_progress=on_progress, timeout=timeout)
+    with runtime.sessions() as session:
+        report = build_report(
+            session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
+        )
+    return RunOutcome(run_id, report)
+
+
+def wait_for_run(
+    runtime: Runtime,
+    run_id: str,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    timeout: float = 3600,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Poll the database (the source of truth) until the run is done."""
+    start = monotonic()
+    all_finished_since: float | None = None
+    while True:
+        with runtime.sessions() as session:
+            progress = jobs.run_progress(session, run_id)
+        assert progress is not None
+        if on_progress:
+            on_progress(progress.done, progress.total)
+        if progress.state in (RunState.DONE, RunState.FAILED):
+            return
+        now = monotonic()
+        if progress.done + progress.failed >= progress.total:
+            all_finished_since = all_finished_since or now
+            if now - all_finished_since > FINALIZE_GRACE_SECONDS:
+                log.warning("run %s: finalizing here, the chord callback did not", run_id)
+                finalize(runtime, run_id)
+                return
+        if now - start > timeout:
+            raise TimeoutError(
+                f"run {run_id} not finished after {timeout:.0f} s "
+                f"({progress.done}/{progress.total} sources done); it goes on in the "
+                f"background on a deployment: `sourcevault status {run_id}`"
+            )
+        sleep(POLL_SECONDS)

@@ -1,0 +1,104 @@
+"""Per-process resources the pipeline needs, built once from Settings and closed at exit.
+
+Tasks fetch the runtime here and pass it explicitly into plain functions; nothing deeper
+reads globals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from archive.collection import Collection
+from archive.warc_writer import WarcWriter, recover_open_files
+from worker import jobs
+from worker.db import make_engine, make_session_factory
+from worker.egress import EgressPolicy
+from worker.http_client import build_client, build_egress_policy
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    client: httpx.Client
+    writer: WarcWriter
+    policy: EgressPolicy
+    collection: Collection
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def close(self) -> None:
+        self.writer.close()
+        self.client.close()
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Runtime:
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_session_factory(engine)
+    collection = Collection(settings.data_dir, settings.collection)
+    collection.ensure()
+    recover_warcs(collection, sessions)
+    policy = build_egress_policy(settings)  # knows which URLs a proxy carries
+    writer = WarcWriter(
+        collection.archive_dir,
+        prefix=f"sourcevault-{socket.gethostname()}-{os.getpid()}",
+        max_size=settings.warc_max_size,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        client=build_client(settings, transport=transport, policy=policy),
+        writer=writer,
+        policy=policy,
+        collection=collection,
+    )
+
+
+def recover_warcs(collection: Collection, sessions: sessionmaker[Session]) -> None:
+    """Cut records that a dead writer wrote but the database never committed."""
+
+    def keep(name: str) -> int | None:
+        with sessions() as session:
+            return jobs.committed_end(session, name)
+
+    for report in recover_open_files(collection.archive_dir, keep):
+        log.warning("recovered WARC file: %s", report)
+
+
+_lock = threading.Lock()
+_runtimes: dict[tuple[int, str], Runtime] = {}
+
+
+def get_runtime(settings: Settings) -> Runtime:
+    """One runtime per process and settings (a forked prefork child builds its own)."""
+    key = (os.getpid(), settings.model_dump_json())
+    with _lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _runtimes[key] = build_runtime(settings)
+        return runtime
+
+
+def close_runtime() -> None:
+    """Close this process's runtimes (worker shutdown, end of `run`)."""
+    pid = os.getpid()
+    with _lock:
+        mine = [key for key in _runtimes if key[0] == pid]
+        closing = [_runtimes.pop(key) for key in mine]
+    for runtime in closing:
+        runtime.close()
