@@ -25,6 +25,10 @@ NETWORK_ERROR_KINDS = frozenset(
 NEVER_FETCHED = {SourceStatus.NOT_PUBLIC, SourceStatus.INVALID, SourceStatus.REFUSED}
 
 
+def fetched_count(evidence: Iterable[Evidence]) -> int:
+    return sum(1 for e in evidence if e.status not in NEVER_FETCHED)
+
+
 def network_unavailable(evidence: Iterable[Evidence]) -> bool:
     fetched = [e for e in evidence if e.status not in NEVER_FETCHED]
     if not fetched:

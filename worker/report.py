@@ -83,7 +83,7 @@ def build_report(
     problems = list(digest.problems)
     known = [ev for _job, ev, _cap in by_url.values() if ev is not None]
     if netcheck.network_unavailable(known):
-        problems.append(netcheck.network_problem(len(known)))
+        problems.append(netcheck.network_problem(netcheck.fetched_count(known)))
         by_url = {
             url: (job, netcheck.downgrade(ev) if ev else None, cap)
             for url, (job, ev, cap) in by_url.items()
