@@ -17,6 +17,9 @@ Decisions recorded here (see the README of the archive in DESIGN.md):
   the extension header `WARC-X-Payload-SHA256` as lowercase hex, and `check_file` in
   warc_reader verifies it.
 * Truncation. A body cut at the fetcher's size cap gets `WARC-Truncated: length`.
+* Secrets. Request records never keep credentials: the values of `Cookie`,
+  `Authorization` and `Proxy-Authorization` are replaced by `[redacted]` and the record
+  names them in `WARC-X-Redacted` (the header stays, so readers see one was sent).
 * Record ids and dates are seams: `RecordFactory(make_id=..., clock=...)`, so tests are
   byte-exact (warcio's FixedTestRecordMixin idea, without patching). Request, response
   and revisit records are dated with the exchange's `fetched_at`, not the clock.
@@ -42,6 +45,9 @@ from warcio.warcwriter import WARCWriter
 
 __all__ = [
     "ORIG_HEADER_PREFIX",
+    "REDACTED_HEADER",
+    "REDACTED_VALUE",
+    "SECRET_REQUEST_HEADERS",
     "SHA256_HEADER",
     "TEXT_URI_PREFIX",
     "HttpExchange",
@@ -63,6 +69,14 @@ ORIG_HEADER_PREFIX = "X-Archive-Orig-"
 TEXT_URI_PREFIX = "urn:text:"
 """Target-URI prefix of extracted-text records: never the page's own URI, or replay
 would serve the text instead of the page."""
+
+SECRET_REQUEST_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+"""Request headers whose values are credentials (login profiles, proxies): never archived."""
+
+REDACTED_HEADER = "WARC-X-Redacted"
+"""WARC extension header listing the request headers whose values were redacted."""
+
+REDACTED_VALUE = "[redacted]"
 
 # Hop-by-hop framing headers that the de-chunked body no longer matches.
 _RENAMED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
@@ -175,11 +189,14 @@ class RecordFactory:
         req_warc["WARC-Concurrent-To"] = resp_id
         if ex.peer_ip:
             req_warc["WARC-IP-Address"] = ex.peer_ip
+        headers, redacted = _redact(ex.request_headers)
+        if redacted:
+            req_warc[REDACTED_HEADER] = ", ".join(redacted)
         request = self._builder.create_warc_record(
             ex.url,
             "request",
             warc_headers_dict=req_warc,
-            http_headers=_request_http_headers(ex),
+            http_headers=_request_http_headers(ex, headers),
         )
         return request, response
 
@@ -292,12 +309,25 @@ def _warc_head(record_type: str, uri: str, record_id: str, date: str) -> dict[st
     }
 
 
-def _request_http_headers(ex: HttpExchange) -> StatusAndHeaders:
+def _redact(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(headers with secret values replaced, names of the redacted headers in order)."""
+    out: list[tuple[str, str]] = []
+    names: list[str] = []
+    for name, value in headers:
+        if name.lower() in SECRET_REQUEST_HEADERS:
+            value = REDACTED_VALUE
+            if name not in names:
+                names.append(name)
+        out.append((name, value))
+    return out, names
+
+
+def _request_http_headers(ex: HttpExchange, headers: list[tuple[str, str]]) -> StatusAndHeaders:
     parts = urlsplit(ex.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return StatusAndHeaders(
         f"{ex.method} {target} {ex.http_version}",
-        list(ex.request_headers),
+        headers,
         is_http_request=True,
     )
 

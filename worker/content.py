@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DecodedBody",
+    "binary_problem",
     "charset_from_headers",
     "content_encodings",
     "decode_body",
@@ -244,3 +245,27 @@ def decode_body(exchange: HttpExchange, *, max_bytes: int, max_ratio: int) -> De
         if not exchange.truncated:
             problem = str(exc)
     return DecodedBody(bytes(out), truncated, problem)
+
+
+# WHATWG MIME sniffing's "binary data bytes": never found in text, whatever its charset.
+_BINARY_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+_SNIFF = 4096
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def binary_problem(data: bytes, *, max_share: float = 0.05) -> str | None:
+    """Why `data` is binary rather than text (whatever its Content-Type says), or None.
+
+    Looks at the first 4 KiB: a NUL byte, or more than `max_share` of control bytes, is
+    something no HTML parser should be handed (a gzip bomb's zeros, an image or a
+    program served as text/html). UTF-16 with a BOM is text despite its NULs.
+    """
+    head = data[:_SNIFF]
+    if not head or head.startswith(_UTF16_BOMS):
+        return None
+    if b"\x00" in head:
+        return f"binary content: NUL bytes in the first {len(head)} bytes"
+    controls = len(head) - len(head.translate(None, _BINARY_BYTES))
+    if controls > max_share * len(head):
+        return f"binary content: {controls} control bytes in the first {len(head)} bytes"
+    return None

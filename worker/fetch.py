@@ -11,7 +11,8 @@ Limits, each enforced here because httpx alone does not:
 - a wall-clock deadline per fetch (all hops): httpx's read timeout is per read and never
   fires on a server dripping a byte a second, so the read loop checks the clock;
 - redirects: at most `max_redirects`, each hop egress-checked before any byte is sent,
-  loops detected.
+  loops detected;
+- politeness: with a `worker.politeness.HostGate`, each hop holds a per-host slot.
 
 `fetch_with_retries` wraps it for transient failures (timeouts, refused/reset, 5xx, 408,
 429 with Retry-After), with exponential backoff + jitter and `sleep` as a seam.
@@ -19,6 +20,7 @@ Limits, each enforced here because httpx alone does not:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import hashlib
@@ -48,6 +50,7 @@ from worker.fetch_errors import (
     TooManyRedirects,
     map_httpx_errors,
 )
+from worker.politeness import HostGate
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -302,12 +305,15 @@ def fetch(
     policy: EgressPolicy | None = None,
     clock: Clock = time.monotonic,
     now: Now = _utcnow,
+    gate: HostGate | None = None,
 ) -> FetchResult:
     """GET `url`, following redirects by hand; every hop recorded, checked and capped.
 
     `policy` checks each hop before it is requested (scheme, and resolved addresses for
     direct connections); without one, only the scheme is checked here. `clock` measures
-    the deadline and `elapsed`; `now` stamps `fetched_at`.
+    the deadline and `elapsed`; `now` stamps `fetched_at`. `gate` (worker.politeness)
+    holds a per-host slot around each hop; time spent waiting for it does not count
+    against the deadline.
     """
     start = clock()
     deadline = start + limits.total_timeout
@@ -330,9 +336,11 @@ def fetch(
             if error is not None:
                 break
             proxied = policy.is_proxied(current) if policy else False
-            hop = _one_hop(
-                client, current, jar, limits, deadline, proxied=proxied, clock=clock, now=now
-            )
+            with _host_slot(gate, current) as waited:
+                deadline += waited  # politeness is our own delay, not the server's
+                hop = _one_hop(
+                    client, current, jar, limits, deadline, proxied=proxied, clock=clock, now=now
+                )
             if hop.exchange is not None:
                 exchanges.append(hop.exchange)
             if hop.error is not None or hop.exchange is None or hop.location is None:
@@ -358,6 +366,19 @@ def fetch(
     if error is not None:
         logger.info("fetch %s: %s (%s)", url, error.kind, error)
     return FetchResult(url=url, exchanges=exchanges, error=error, elapsed=elapsed)
+
+
+@contextlib.contextmanager
+def _host_slot(gate: HostGate | None, url: str) -> Iterator[float]:
+    if gate is None:
+        yield 0.0
+        return
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, TypeError):
+        host = ""
+    with gate.slot(host) as waited:
+        yield waited
 
 
 def _egress_error(url: str, policy: EgressPolicy | None) -> FetchError | None:
@@ -452,13 +473,14 @@ def fetch_with_retries(
     rng: Callable[[], float] = random.random,
     clock: Clock = time.monotonic,
     now: Now = _utcnow,
+    gate: HostGate | None = None,
 ) -> FetchResult:
     """`fetch`, retried on transient failures. Returns the last attempt; earlier ones closed."""
     retry = retry or RetryPolicy()
     reasons: list[str] = []
     attempt = 0
     while True:
-        result = fetch(url, client, limits, policy=policy, clock=clock, now=now)
+        result = fetch(url, client, limits, policy=policy, clock=clock, now=now, gate=gate)
         delay = retry_delay(result, attempt, retry, rng=rng, now=now)
         if delay is None:
             result.attempts = attempt + 1

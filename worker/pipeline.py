@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
-from schemas import Evidence
+from schemas import Evidence, Problem, ProblemCode
 from worker import jobs
-from worker.content import charset_from_headers, decode_body
+from worker.content import binary_problem, charset_from_headers, decode_body
 from worker.db import CaptureRow, EvidenceRow
 from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
 from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
@@ -77,12 +77,16 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
     # 2 egress + 3 fetch (the fetcher checks egress at every redirect hop)
     limits = FetchLimits.from_settings(settings)
     retry = RetryPolicy.from_settings(settings)
-    result = fetch_with_retries(url, runtime.client, limits, policy=runtime.policy, retry=retry)
+    result = fetch_with_retries(
+        url, runtime.client, limits, policy=runtime.policy, retry=retry, gate=runtime.gate
+    )
     try:
         # 4 extract
-        page = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
+        page, capped = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
         # 5 verify
         evidence = evidence_for(result, page)
+        if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
+            evidence.problems.append(capped)
         # 6 archive
         capture = _archive(runtime, result, page, evidence)
         # 7 commit (the WARC bytes are on disk before the row that points at them)
@@ -97,22 +101,31 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
 
 def _extract(
     result: FetchResult, max_html_bytes: int, max_ratio: int
-) -> ExtractedPage | ExtractionFailure | None:
+) -> tuple[ExtractedPage | ExtractionFailure | None, Problem | None]:
+    """The extracted page, and a `truncated` problem when decoding capped the body."""
     final = result.final
     if final is None or not 200 <= final.status < 300:
-        return None
+        return None, None
     content_type = _header(final, "content-type").split(";")[0].strip().lower()
     if content_type not in HTML_TYPES:
-        return ExtractionFailure(reason=f"not an HTML page ({content_type})")
+        return ExtractionFailure(reason=f"not an HTML page ({content_type})"), None
     body = decode_body(final, max_bytes=max_html_bytes, max_ratio=max_ratio)
+    capped = None
     if body.problem:
         log.info("decoding %s: %s", final.url, body.problem)
-    return extract(
+        if not final.truncated:  # a body the fetcher cut has its own `truncated` problem
+            capped = Problem(code=ProblemCode.TRUNCATED, message=body.problem, url=result.url)
+    binary = binary_problem(body.data)
+    if binary is not None:  # never hand a bomb's zeros or an image to the HTML parser
+        reason = f"{binary} (served as {content_type or 'no type'})"
+        return ExtractionFailure(reason=reason), capped
+    page = extract(
         body.data,
         url=final.url,
         charset=charset_from_headers(final.response_headers),
         options=ExtractOptions(max_html_bytes=max_html_bytes),
     )
+    return page, capped
 
 
 def _archive(

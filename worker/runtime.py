@@ -24,6 +24,7 @@ from worker import jobs
 from worker.db import make_engine, make_session_factory
 from worker.egress import EgressPolicy
 from worker.http_client import build_client, build_egress_policy
+from worker.politeness import HostGate
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Runtime:
     policy: EgressPolicy
     collection: Collection
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    gate: HostGate | None = None  # per-host concurrency and politeness delay
 
     def close(self) -> None:
         self.writer.close()
@@ -66,6 +68,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         writer=writer,
         policy=policy,
         collection=collection,
+        gate=HostGate(settings.per_host_concurrency, settings.per_host_delay),
     )
 
 

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     max_html_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="handed to extraction")
     max_decompression_ratio: int = Field(default=100, gt=0)
     retries: int = Field(default=2, ge=0, description="retries of transient fetch failures")
+    per_host_concurrency: int = Field(
+        default=2, ge=1, description="requests in flight to one host (per worker process)"
+    )
+    per_host_delay: float = Field(
+        default=0.5, ge=0, description="seconds between request starts to one host"
+    )
     ca_bundle: Path | None = Field(
         default=None, description="extra CA file; SSL_CERT_FILE is honoured too"
     )

@@ -23,6 +23,7 @@ import logging
 import re
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
+import httpx
 from w3lib.url import safe_url_string, url_query_cleaner
 
 from schemas.source import SourceStatus
@@ -253,7 +254,12 @@ def classify_url(url: str, *, canonical: str | None = None) -> tuple[SourceStatu
     invalid = _invalid_reason(url)
     if invalid:
         return SourceStatus.INVALID, invalid
-    private = _not_public_reason(canonical if canonical is not None else canonicalize(url))
+    canonical = canonical if canonical is not None else canonicalize(url)
+    try:  # the fetcher's own parser must accept it too (e.g. "https://[::1];" it does not)
+        httpx.URL(canonical)
+    except (httpx.InvalidURL, ValueError) as exc:
+        return SourceStatus.INVALID, f"URL cannot be parsed: {exc}"
+    private = _not_public_reason(canonical)
     if private:
         return SourceStatus.NOT_PUBLIC, private
     return None, ""

@@ -10,6 +10,7 @@ from schemas import Evidence, Problem, ProblemCode, RedirectHop
 from worker.classify import classify
 from worker.extract import ExtractedPage, ExtractionFailure
 from worker.fetch import FetchResult
+from worker.fetch_errors import TooLarge
 
 EXCERPT_CHARS = 500
 
@@ -26,7 +27,7 @@ def evidence_for(result: FetchResult, page: ExtractedPage | ExtractionFailure | 
         problems.append(
             Problem(
                 code=ProblemCode.TRUNCATED,
-                message=f"body cut at {final.body_length} bytes (size limit)",
+                message=f"body cut at {final.body_length} bytes ({_cut_by(result)})",
                 url=result.url,
             )
         )
@@ -57,6 +58,13 @@ def evidence_for(result: FetchResult, page: ExtractedPage | ExtractionFailure | 
         evidence.text = page.text
         evidence.text_excerpt = (page.text or "")[:EXCERPT_CHARS] or None
     return evidence
+
+
+def _cut_by(result: FetchResult) -> str:
+    """What stopped the body: the size limit, or the failure that cut it (reset, deadline)."""
+    if result.error is None or isinstance(result.error, TooLarge):
+        return "size limit"
+    return result.error.kind
 
 
 def _location(headers: list[tuple[str, str]]) -> str | None:
