@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeAlias
@@ -21,6 +22,7 @@ from typing import NamedTuple, TypeAlias
 import httpx
 import tldextract
 
+from schemas.evidence import ProbeResult
 from schemas.source import SourceStatus
 from worker.fetch import FetchResult
 from worker.fetch_errors import (
@@ -31,10 +33,19 @@ from worker.fetch_errors import (
     TooLarge,
     TooManyRedirects,
 )
+from worker.page_signals import ANTI_BOT_PHRASES, SHORT_PAGE_CHARS, SOFT_404_ALL, find_phrase
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RULES", "Classification", "PageHint", "Rule", "classify", "classify_with_rule"]
+__all__ = [
+    "RULES",
+    "Classification",
+    "PageHint",
+    "Probed",
+    "Rule",
+    "classify",
+    "classify_with_rule",
+]
 
 # Login pages by host: (registrable domain, path prefixes). Any host: /login.
 LOGIN_PATHS: dict[str, tuple[str, ...]] = {
@@ -56,7 +67,23 @@ class PageHint:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class Probed:
+    """A page hint plus the soft-404 sibling probe of its host (`worker.soft404`)."""
+
+    page: object | None
+    probe: ProbeResult | None = None
+
+
 Hint: TypeAlias = object | None
+
+
+def _page(hint: Hint) -> object | None:
+    return hint.page if isinstance(hint, Probed) else hint
+
+
+def _probe(hint: Hint) -> ProbeResult | None:
+    return hint.probe if isinstance(hint, Probed) else None
 
 
 class Classification(NamedTuple):
@@ -167,6 +194,127 @@ def _ok(result: FetchResult, hint: Hint) -> str | None:
     return f"HTTP {code}"
 
 
+def _success(result: FetchResult) -> bool:
+    code = result.status_code
+    return code is not None and 200 <= code < 300
+
+
+def _challenge_header(result: FetchResult, hint: Hint) -> str | None:
+    """Cloudflare marks its challenge (often a 503) with `cf-mitigated: challenge`."""
+    final = result.final
+    if final is None:
+        return None
+    for key, value in final.response_headers:
+        if key.lower() == "cf-mitigated" and value.strip().lower() == "challenge":
+            return f"anti-bot challenge (HTTP {final.status}, cf-mitigated: challenge)"
+    return None
+
+
+def _short_text(page: object) -> str | None:
+    """The page's text if it is short enough that a phrase in it is its message."""
+    text = getattr(page, "text", None) or ""
+    if len(text) >= SHORT_PAGE_CHARS:
+        return None
+    return " ".join(filter(None, [text, getattr(page, "description", None)]))
+
+
+def _phrase_rule(phrases: tuple[str, ...], what: str) -> Predicate:
+    """A phrase from `phrases` in the title or <h1>, or anywhere in a short page."""
+
+    def applies(result: FetchResult, hint: Hint) -> str | None:
+        page = _page(hint)
+        if page is None or not _success(result):
+            return None
+        for field in ("title", "html_title", "h1"):
+            value = getattr(page, field, None)
+            hit = find_phrase(value, phrases)
+            if hit:
+                return f'{what}: "{hit}" in the page {field} "{value}"'
+        short = _short_text(page)
+        hit = find_phrase(short, phrases)
+        if hit:
+            size = len(getattr(page, "text", None) or "")
+            return f'{what}: "{hit}" in a short page ({size} characters of text)'
+        return None
+
+    return applies
+
+
+def _login_form(result: FetchResult, hint: Hint) -> str | None:
+    page = _page(hint)
+    if page is None or not _success(result) or not getattr(page, "has_login_form", False):
+        return None
+    title = getattr(page, "title", None)
+    return f"the page's main content is a login form (title {title!r})"
+
+
+def _soft_404_probe(result: FetchResult, hint: Hint) -> str | None:
+    probe = _probe(hint)
+    if probe is None or not probe.similar or not _success(result):
+        return None
+    return (
+        f"a random sibling path {probe.probe_url} (HTTP {probe.probe_status}) returns the "
+        f"same page: text similarity {probe.score:.0f} ≥ {probe.threshold:.0f}"
+    )
+
+
+_SECTION_WORDS = frozenset(
+    {"category", "categories", "tag", "tags", "rubric", "rubrics", "section", "sections",
+     "topic", "topics", "z", "news", "novosti", "articles", "archive", "archives", "all"}
+)  # fmt: skip
+_LISTINGS = frozenset({"category", "tag", "tags", "rubric", "rubrics", "section", "topic", "z"})
+_SEARCH_PATHS = frozenset({"search", "s", "poisk", "find", "izdeu"})
+_SEARCH_KEYS = frozenset({"s", "q", "k", "query", "search", "text", "keyword", "kw"})
+_ARTICLE_ID = re.compile(r"\d{4,}")
+
+
+def _same_site_redirect(result: FetchResult) -> tuple[httpx.URL, httpx.URL] | None:
+    if len(result.exchanges) < 2:
+        return None
+    first, last = _url(result.exchanges[0].url), _url(result.final_url)
+    if first is None or last is None:
+        return None
+    if registrable_domain(first.host) != registrable_domain(last.host):
+        return None
+    return first, last
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.lower().split("/") if s]
+
+
+def _redirected_to_search(result: FetchResult, hint: Hint) -> str | None:
+    pair = _same_site_redirect(result)
+    if pair is None:
+        return None
+    first, last = pair
+    keys = {k.lower() for k, _v in last.params.multi_items()}
+    segs = _segments(last.path)
+    if keys & _SEARCH_KEYS or (segs and segs[-1] in _SEARCH_PATHS):
+        if first.path == last.path and first.query == last.query:
+            return None
+        return f"redirected from {first.path} to a search page {last}"
+    return None
+
+
+def _redirected_to_section(result: FetchResult, hint: Hint) -> str | None:
+    """The article now lands on a parent path, or a category page without its id."""
+    pair = _same_site_redirect(result)
+    if pair is None:
+        return None
+    first, last = pair
+    old, new = _segments(first.path), _segments(last.path)
+    if not new or new == old:
+        return None
+    if len(new) < len(old) and old[: len(new)] == new:
+        return f"redirected from {first.path} up to the section {last}"
+    # a short category path (/z/360, /category/politika, /ru/news) that lost the article id
+    looks_like_section = len(new) <= 2 and (new[-1] in _SECTION_WORDS or new[0] in _LISTINGS)
+    if looks_like_section and not _ARTICLE_ID.search(last.path):
+        return f"redirected from {first.path} to the section {last}"
+    return None
+
+
 def _anything(result: FetchResult, hint: Hint) -> str:
     return f"unexpected outcome: HTTP {result.status_code}, error {result.error!r}"
 
@@ -182,10 +330,18 @@ RULES: list[Rule] = [
     Rule("http_gone", S.DEAD, _statuses(404, 410)),
     Rule("http_blocked", S.BLOCKED, _statuses(403, 451, 429)),
     Rule("too_many_redirects", S.UNREACHABLE, _err(TooManyRedirects)),
+    Rule("anti_bot_header", S.BLOCKED, _challenge_header),
     Rule("server_error", S.UNREACHABLE, _server_error),
     Rule("failed_mid_body", S.UNREACHABLE, _failed_mid_body),
+    # page content (2xx only): the extracted title, <h1>, text, login form, sibling probe
+    Rule("anti_bot_page", S.BLOCKED, _phrase_rule(ANTI_BOT_PHRASES, "anti-bot challenge")),
+    Rule("login_form", S.LOGIN_WALL, _login_form),
+    # a redirect to a search or home page says more than the "nothing found" it shows
     Rule("redirected_to_root", S.REDIRECTED_AWAY, _redirected_to_root),
-    # (verification adds soft_404 / anti-bot rules with page text here, before "ok")
+    Rule("redirected_to_search", S.REDIRECTED_AWAY, _redirected_to_search),
+    Rule("redirected_to_section", S.REDIRECTED_AWAY, _redirected_to_section),
+    Rule("soft_404_phrase", S.SOFT_404, _phrase_rule(SOFT_404_ALL, "not-found phrase")),
+    Rule("soft_404_probe", S.SOFT_404, _soft_404_probe),
     Rule("ok", S.OK, _ok),
     Rule("fallback", S.UNREACHABLE, _anything),
 ]

@@ -10,6 +10,11 @@ some weeks after it (appeals, follow-ups). With the default `DateRule`:
     no_date      the page gave no publication date
     not_checked  the incident has no date of its own
 
+Mentioned dates count only from 60 days before the incident (`max_mention_days`): an
+incident's text also cites history ("convicted in 2018", "the rally of 25 June 2020"),
+and such a date would stretch the window back to years before the incident, letting any
+old article pass as consistent. Older mentions are listed in the rule text as ignored.
+
 All dates are local calendar days in `DateRule.tz` (Asia/Almaty): `worker.extract`
 already converts page timestamps there, so this module compares plain dates. The `rule`
 text spells out the window with concrete dates, so an auditor can check it by eye.
@@ -35,16 +40,23 @@ class DateRule:
     before_days: int = 7
     after_days: int = 30
     tz: str = "Asia/Almaty"
+    max_mention_days: int = 60
+    """Mentioned dates more than this many days before the incident are history: ignored."""
 
     def __post_init__(self) -> None:
-        if self.before_days < 0 or self.after_days < 0:
+        if self.before_days < 0 or self.after_days < 0 or self.max_mention_days < 0:
             raise ValueError(
                 f"DateRule days must be ≥ 0 (before_days={self.before_days}, "
-                f"after_days={self.after_days})"
+                f"after_days={self.after_days}, max_mention_days={self.max_mention_days})"
             )
 
+    def usable_mentions(self, incident_date: dt.date, mentioned: list[dt.date]) -> list[dt.date]:
+        """The mentioned dates that may widen the window (not older than the cap)."""
+        floor = incident_date - dt.timedelta(days=self.max_mention_days)
+        return [d for d in mentioned if d >= floor]
+
     def window(self, incident_date: dt.date, mentioned: list[dt.date]) -> tuple[dt.date, dt.date]:
-        earliest = min([incident_date, *mentioned])
+        earliest = min([incident_date, *self.usable_mentions(incident_date, mentioned)])
         return (
             earliest - dt.timedelta(days=self.before_days),
             incident_date + dt.timedelta(days=self.after_days),
@@ -74,9 +86,17 @@ def check_date(
         return result(DateVerdict.NOT_CHECKED, "not_checked: the incident has no date of its own")
     lo, hi = rule.window(incident_date, mentioned)
     window = f"{lo.isoformat()} ≤ published ≤ {hi.isoformat()}"
+    ignored = sorted(set(mentioned) - set(rule.usable_mentions(incident_date, mentioned)))
     basis = (
         f"(earliest incident date − {rule.before_days} d, incident date "
-        f"{incident_date.isoformat()} + {rule.after_days} d, days in {rule.tz})"
+        f"{incident_date.isoformat()} + {rule.after_days} d, days in {rule.tz}"
+        + (
+            f"; mentioned dates more than {rule.max_mention_days} d before the incident "
+            f"ignored: {', '.join(d.isoformat() for d in ignored)}"
+            if ignored
+            else ""
+        )
+        + ")"
     )
     if published is None:
         return result(

@@ -6,7 +6,7 @@ from collections import Counter
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from schemas import Report
+from schemas import Report, SourceStatus
 
 _env = Environment(
     loader=PackageLoader("archive.web", "templates"),
@@ -41,4 +41,6 @@ def render_html(report: Report) -> str:
         verdict_counts=sorted(verdict_counts.items()),
         total_sources=total,
         colours=STATUS_COLOURS,
+        # every status that occurs, in DESIGN order, for the status filter
+        all_statuses=[st.value for st in SourceStatus if st.value in status_counts],
     )

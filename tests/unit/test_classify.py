@@ -142,4 +142,6 @@ def test_page_hint_is_accepted_and_rules_are_extensible() -> None:
     hint = PageHint(title="Страница не найдена")
     got = classify_with_rule(result(ex(U)), hint, rules=rules)
     assert got.status is S.SOFT_404
-    assert classify(result(ex(U)), hint)[0] is S.OK  # default table: not yet
+    # the default table has its own soft-404 phrase rule now (worker.page_signals)
+    assert classify_with_rule(result(ex(U)), hint).rule == "soft_404_phrase"
+    assert classify(result(ex(U)), PageHint(title="Суд над активистом"))[0] is S.OK
