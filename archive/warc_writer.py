@@ -11,8 +11,9 @@ Life of a file (pywb's MultiFileWARCWriter, minus its swallowed errors):
    re-raises: no half records, no silent loss.
 4. `sync()` fsyncs; the caller commits the capture to the database only after it.
 5. Between writes, a file over `max_size` is finished: fsynced, renamed to `.warc.gz`,
-   and its CDXJ lines merged into the collection index. Rotation never splits a
-   request/response pair, because a pair is one write.
+   and its CDXJ lines merged into the collection index. Until then every write also
+   lands in the file's live index (archive.cdxj), so open files replay too. Rotation
+   never splits a request/response pair, because a pair is one write.
 
 Caveat: several threads share one file. A thread can trigger rotation while another
 thread's records are written but not yet committed; if the process then dies, those
@@ -37,7 +38,7 @@ from typing import Literal
 
 from warcio.recordloader import ArcWarcRecord
 
-from archive.cdxj import append_index
+from archive.cdxj import add_live_lines, append_index, drop_live_lines, index_range
 from archive.records import HttpExchange, RecordFactory, new_record_id, serialize_record, utc_now
 from archive.warc_reader import RecordCheck, check_member, scan_members
 
@@ -98,7 +99,53 @@ class _FdOut:
         pass
 
 
-class WarcWriter:
+class _RecordSink:
+    """The write methods shared by the writer and its batches: build records, then `_write`.
+
+    Records are built before `_write` takes any lock: warcio's digest pass over a large
+    body takes a while.
+    """
+
+    records: RecordFactory
+
+    def _write(self, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
+        raise NotImplementedError
+
+    def write_exchange(self, ex: HttpExchange) -> tuple[WrittenRecord, WrittenRecord]:
+        """Write the request and response records (same file); returns (request, response)."""
+        request, response = self.records.request_response(ex)
+        written = self._write([request, response])
+        return written[0], written[1]
+
+    def write_revisit(
+        self,
+        ex: HttpExchange,
+        *,
+        refers_to_id: str,
+        refers_to_uri: str,
+        refers_to_date: dt.datetime | str,
+    ) -> WrittenRecord:
+        record = self.records.revisit(
+            ex,
+            refers_to_id=refers_to_id,
+            refers_to_uri=refers_to_uri,
+            refers_to_date=refers_to_date,
+        )
+        return self._write([record])[0]
+
+    def write_metadata(
+        self,
+        target_uri: str,
+        refers_to: str | None,
+        payload: bytes,
+        content_type: str,
+        record_type: Literal["metadata", "resource"] = "metadata",
+    ) -> WrittenRecord:
+        record = self.records.metadata(target_uri, refers_to, payload, content_type, record_type)
+        return self._write([record])[0]
+
+
+class WarcWriter(_RecordSink):
     """Thread- and process-safe rotating WARC writer (see module docstring)."""
 
     def __init__(
@@ -138,40 +185,6 @@ class WarcWriter:
     def current_file(self) -> str | None:
         return self._name
 
-    def write_exchange(self, ex: HttpExchange) -> tuple[WrittenRecord, WrittenRecord]:
-        """Write the request and response records (same file); returns (request, response)."""
-        # Built outside the lock: warcio's digest pass over a large body takes a while.
-        request, response = self.records.request_response(ex)
-        written = self._write([request, response])
-        return written[0], written[1]
-
-    def write_revisit(
-        self,
-        ex: HttpExchange,
-        *,
-        refers_to_id: str,
-        refers_to_uri: str,
-        refers_to_date: dt.datetime | str,
-    ) -> WrittenRecord:
-        record = self.records.revisit(
-            ex,
-            refers_to_id=refers_to_id,
-            refers_to_uri=refers_to_uri,
-            refers_to_date=refers_to_date,
-        )
-        return self._write([record])[0]
-
-    def write_metadata(
-        self,
-        target_uri: str,
-        refers_to: str | None,
-        payload: bytes,
-        content_type: str,
-        record_type: Literal["metadata", "resource"] = "metadata",
-    ) -> WrittenRecord:
-        record = self.records.metadata(target_uri, refers_to, payload, content_type, record_type)
-        return self._write([record])[0]
-
     @contextlib.contextmanager
     def batch(self) -> Iterator[WarcBatch]:
         """Write several records as one unit: same file, contiguous, all or nothing.
@@ -193,6 +206,7 @@ class WarcWriter:
                 raise
             finally:
                 batch._open = False
+            self._index_live(name, start)
 
     def sync(self) -> None:
         """Flush to stable storage. Commit captures to the database only after this."""
@@ -222,7 +236,23 @@ class WarcWriter:
     def _write(self, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
         with self._lock:
             fd, name = self._ensure_file()
-            return _append(fd, name, records)
+            written = _append(fd, name, records)
+            self._index_live(name, written[0].offset if written else None)
+            return written
+
+    def _index_live(self, name: str, start: int | None) -> None:
+        """Index the records just written (from `start`) into the file's live index, so
+        pywb replays them while the file is still open. Called with the lock held."""
+        if start is None:
+            return
+        try:
+            lines = index_range(
+                self.archive_dir / (name + OPEN_SUFFIX), start, filename=name + OPEN_SUFFIX
+            )
+            add_live_lines(self.indexes_dir, lines)
+        except Exception:
+            # The WARC is the record; the index is derived and rebuilt in full at close.
+            log.exception("live CDXJ indexing of %s from offset %d failed", name, start)
 
     def _ensure_file(self) -> tuple[int, str]:
         # Rotation happens only here, i.e. between writes/batches, never inside one.
@@ -307,11 +337,11 @@ def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRec
     return written
 
 
-class WarcBatch:
+class WarcBatch(_RecordSink):
     """Handle yielded by `WarcWriter.batch()`; valid only inside the `with` block."""
 
     def __init__(self, records: RecordFactory, fd: int, name: str) -> None:
-        self._records = records
+        self.records = records
         self._fd = fd
         self._name = name
         self._open = True
@@ -320,38 +350,6 @@ class WarcBatch:
         if not self._open:
             raise RuntimeError("WARC batch used after its with-block ended")
         return _append(self._fd, self._name, records)
-
-    def write_exchange(self, ex: HttpExchange) -> tuple[WrittenRecord, WrittenRecord]:
-        request, response = self._records.request_response(ex)
-        written = self._write([request, response])
-        return written[0], written[1]
-
-    def write_revisit(
-        self,
-        ex: HttpExchange,
-        *,
-        refers_to_id: str,
-        refers_to_uri: str,
-        refers_to_date: dt.datetime | str,
-    ) -> WrittenRecord:
-        record = self._records.revisit(
-            ex,
-            refers_to_id=refers_to_id,
-            refers_to_uri=refers_to_uri,
-            refers_to_date=refers_to_date,
-        )
-        return self._write([record])[0]
-
-    def write_metadata(
-        self,
-        target_uri: str,
-        refers_to: str | None,
-        payload: bytes,
-        content_type: str,
-        record_type: Literal["metadata", "resource"] = "metadata",
-    ) -> WrittenRecord:
-        record = self._records.metadata(target_uri, refers_to, payload, content_type, record_type)
-        return self._write([record])[0]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -415,6 +413,7 @@ def _recover_one(
         if report.removed:
             os.unlink(path)
             _fsync_dir(path.parent)
+            drop_live_lines(indexes_dir, path.name)
             log.warning("recovery removed %s: no committed records", path.name)
             return report
         os.ftruncate(fd, report.kept_size)

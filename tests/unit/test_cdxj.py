@@ -108,7 +108,13 @@ def test_append_index_merges_sorted_and_is_idempotent(coll: Collection) -> None:
     assert {parse_line(t).filename for t in text} == {first[0].name, second[0].name}
     append_index(coll.indexes_dir, second[0])  # a retried close/recovery
     assert index.read_text("utf-8").splitlines() == text
-    assert sorted(p.name for p in coll.indexes_dir.iterdir()) == [INDEX_NAME, INDEX_NAME + ".lock"]
+    # no temp files left; live.cdxj held the open files' lines, now dropped
+    assert sorted(p.name for p in coll.indexes_dir.iterdir()) == [
+        INDEX_NAME,
+        INDEX_NAME + ".lock",
+        "live.cdxj",
+    ]
+    assert (coll.indexes_dir / "live.cdxj").read_text("utf-8") == ""
 
 
 def test_concurrent_appends_lose_nothing(coll: Collection) -> None:

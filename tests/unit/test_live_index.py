@@ -1,0 +1,133 @@
+"""Captures in a still-open WARC file are indexed as they are written (indexes/live.cdxj)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archive.cdxj import (
+    INDEX_NAME,
+    LIVE_INDEX_NAME,
+    ensure_index_files,
+    index_range,
+    parse_line,
+    read_index,
+)
+from archive.collection import Collection
+from archive.records import text_uri
+from archive.warc_reader import read_record
+from archive.warc_writer import recover_open_files
+from tests.unit.test_warc_writer import exchange, make_writer, run_dead_writer
+
+
+@pytest.fixture
+def coll(tmp_path: Path) -> Collection:
+    return Collection(tmp_path, "test").ensure()
+
+
+def live(coll: Collection) -> list[dict[str, str]]:
+    path = coll.indexes_dir / LIVE_INDEX_NAME
+    if not path.exists():
+        return []
+    lines = [parse_line(ln) for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+    # pages only: the extracted-text records (urn:text:…) are indexed too, under their urn
+    return [
+        {"url": ln.url, "filename": ln.filename, "offset": str(ln.offset)}
+        for ln in lines
+        if not ln.url.startswith("urn:")
+    ]
+
+
+def test_each_batch_is_indexed_while_the_file_is_open(coll: Collection) -> None:
+    w = make_writer(coll)
+    with w.batch() as b:
+        _req, resp = b.write_exchange(exchange("https://example.org/a", "<p>а</p>".encode()))
+        b.write_metadata(text_uri("https://example.org/a"), resp.record_id, b"{}", "text/plain")
+    open_name = resp.warc_file + ".open"
+    assert live(coll) == [
+        {"url": "https://example.org/a", "filename": open_name, "offset": str(resp.offset)}
+    ]
+    # the line points at the record as it sits in the .open file (pywb reads it there)
+    rec = read_record(coll.archive_dir / open_name, resp.offset)
+    assert (rec.rec_type, rec.record_id) == ("response", resp.record_id)
+    with w.batch() as b:
+        _req, resp_b = b.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+    assert [x["url"] for x in live(coll)] == ["https://example.org/a", "https://example.org/b"]
+    assert not read_index(coll.indexes_dir)  # index.cdxj waits for the close
+    w.close()
+    assert live(coll) == []
+    final = {
+        (ln.url, ln.filename, ln.offset)
+        for ln in read_index(coll.indexes_dir)
+        if not ln.url.startswith("urn:")
+    }
+    assert final == {
+        ("https://example.org/a", resp.warc_file, resp.offset),
+        ("https://example.org/b", resp_b.warc_file, resp_b.offset),
+    }
+
+
+def test_a_failed_batch_adds_no_lines(coll: Collection) -> None:
+    w = make_writer(coll)
+    with w.batch() as b:
+        b.write_exchange(exchange("https://example.org/kept", b"kept"))
+    with pytest.raises(RuntimeError), w.batch() as b:
+        b.write_exchange(exchange("https://example.org/lost", b"lost"))
+        raise RuntimeError("extraction blew up")
+    assert [x["url"] for x in live(coll)] == ["https://example.org/kept"]
+    w.close()
+
+
+def test_plain_writes_are_indexed_too(coll: Collection) -> None:
+    w = make_writer(coll)
+    _req, resp = w.write_exchange(exchange("https://example.org/plain", b"plain"))
+    assert live(coll) == [
+        {
+            "url": "https://example.org/plain",
+            "filename": resp.warc_file + ".open",
+            "offset": str(resp.offset),
+        }
+    ]
+    w.close()
+
+
+def test_index_range_offsets_are_absolute(coll: Collection) -> None:
+    w = make_writer(coll)
+    _r1, first = w.write_exchange(exchange("https://example.org/1", b"one"))
+    req2, second = w.write_exchange(exchange("https://example.org/2", b"two"))
+    path = coll.archive_dir / (first.warc_file + ".open")
+    lines = [parse_line(ln) for ln in index_range(path, req2.offset, filename="x.warc.gz")]
+    assert [(ln.url, ln.offset, ln.filename) for ln in lines] == [
+        ("https://example.org/2", second.offset, "x.warc.gz")
+    ]
+    w.close()
+
+
+def test_recovery_drops_the_dead_writers_live_lines(coll: Collection) -> None:
+    pairs = run_dead_writer(coll.archive_dir)
+    name = str(pairs[0][3])
+    # what the dead writer's live indexing would have left behind
+    lines = index_range(coll.archive_dir / (name + ".open"), 0, filename=name + ".open")
+    (coll.indexes_dir / LIVE_INDEX_NAME).write_text("".join(lines))
+    assert live(coll)
+    committed = int(pairs[0][2])
+    recover_open_files(coll.archive_dir, keep=lambda n: committed)
+    assert live(coll) == []
+    assert [ln.url for ln in read_index(coll.indexes_dir)] == ["https://example.org/0"]
+
+
+def test_recovery_that_deletes_the_file_drops_its_live_lines(coll: Collection) -> None:
+    pairs = run_dead_writer(coll.archive_dir)
+    name = str(pairs[0][3])
+    lines = index_range(coll.archive_dir / (name + ".open"), 0, filename=name + ".open")
+    (coll.indexes_dir / LIVE_INDEX_NAME).write_text("".join(lines))
+    reports = recover_open_files(coll.archive_dir, keep=lambda n: 0)
+    assert reports[0].removed
+    assert live(coll) == []
+
+
+def test_ensure_index_files_creates_both_empty(coll: Collection) -> None:
+    ensure_index_files(coll.indexes_dir)
+    assert (coll.indexes_dir / INDEX_NAME).read_text() == ""
+    assert (coll.indexes_dir / LIVE_INDEX_NAME).read_text() == ""
