@@ -1,0 +1,26 @@
+"""The web app's own settings (SOURCEVAULT_WEB_* environment), beside worker.settings.Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOURCEVAULT_WEB_", extra="ignore")
+
+    max_upload_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="largest digest upload or paste accepted"
+    )
+    users_file: Path | None = Field(
+        default=None, description="users and API tokens; default <data dir>/web/users.json"
+    )
+    secret_file: Path | None = Field(
+        default=None, description="session signing key; default <data dir>/web/secret.key"
+    )
+    session_hours: float = Field(default=12.0, gt=0, description="a login lasts this long")
+    secure_cookies: bool = Field(
+        default=False, description="mark cookies Secure (set it when served over HTTPS)"
+    )

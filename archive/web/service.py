@@ -1,0 +1,134 @@
+"""What the web app asks of the worker side: parse, queue, progress, runs, reports, citations.
+
+The app keeps its own engine and sessions: it never builds a worker Runtime (HTTP
+client, WARC writer), because the web process must not write or recover WARC files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas import Digest, Report
+from worker import jobs
+from worker.cite import CitationNotFound, CitationTarget, resolve_citation
+from worker.db import Run, make_engine, make_session_factory
+from worker.digest_parser import parse_digest
+from worker.report import ReplayUrl, build_report
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    """No digest run (or footnote) by that id."""
+
+
+class QueueUnavailable(RuntimeError):
+    """The app has no broker to queue on."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: str
+    title: str
+    source_name: str
+    state: str
+    done: int
+    total: int
+    failed: int
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class Service:
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.effective_database_url)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.replay_url = ReplayUrl(settings.replay_base_url, settings.collection)
+
+    # editors -----------------------------------------------------------------
+
+    @staticmethod
+    def parse(text: str, *, name: str, year: int | None = None) -> Digest:
+        return parse_digest(text, name=name, year=year)
+
+    def queue(
+        self, digest: Digest, *, source_name: str, editor: str = "", interactive: bool = False
+    ) -> str:
+        """Store the run and its jobs, then queue the chord (worker.runner.submit_digest's
+        steps, without the worker Runtime). `editor` and `interactive`: worker.queues."""
+        if not self.settings.broker_url:
+            raise QueueUnavailable("no broker configured: start with --embedded or a broker URL")
+        from worker.canvas import enqueue_run  # Celery loads only when queueing
+        from worker.celery_app import configure
+        from worker.queues import Kind
+
+        configure(self.settings, self.settings.broker_url)
+        with self.sessions() as session:
+            run_id = jobs.next_run_id(session, digest.id)
+            jobs.create_run(session, run_id, digest, source_name=source_name)
+        kind = Kind.INTERACTIVE if interactive else Kind.BULK
+        with self.sessions() as session:
+            enqueue_run(session, run_id, kind=kind, editor=editor)
+        log.info("queued %s (%d sources, %s)", run_id, len(digest.sources), kind)
+        return run_id
+
+    def rerun(self, run_id: str, *, editor: str = "") -> str:
+        """Queue a digest's sources again as a new run: interactive, an editor is waiting."""
+        with self.sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise NotFound(run_id)
+            digest = Digest.model_validate_json(run.digest_json)
+            source_name = run.source_name
+        return self.queue(digest, source_name=source_name, editor=editor, interactive=True)
+
+    # auditors ----------------------------------------------------------------
+
+    def runs(self) -> list[RunSummary]:
+        with self.sessions() as session:
+            ids = list(session.scalars(select(Run.id).order_by(Run.created_at.desc())))
+        return [self.run(i) for i in ids]
+
+    def run(self, run_id: str) -> RunSummary:
+        with self.sessions() as session:
+            run = session.get(Run, run_id)
+            progress = jobs.run_progress(session, run_id)
+            if run is None or progress is None:
+                raise NotFound(run_id)
+            return RunSummary(
+                id=run.id,
+                title=run.title,
+                source_name=run.source_name,
+                state=progress.state,
+                done=progress.done,
+                total=progress.total,
+                failed=progress.failed,
+                created_at=run.created_at,
+                finished_at=run.finished_at,
+            )
+
+    def report(self, run_id: str) -> Report:
+        with self.sessions() as session:
+            try:
+                return build_report(session, run_id, replay_url=self.replay_url)
+            except KeyError as exc:
+                raise NotFound(run_id) from exc
+
+    def citation(self, digest_or_run_id: str, footnote: int) -> list[CitationTarget]:
+        """The archived copies a footnote points at, one per URL it lists: for each, the
+        capture closest to the incident's date (worker.cite)."""
+        with self.sessions() as session:
+            try:
+                return resolve_citation(session, digest_or_run_id, footnote, self.replay_url)
+            except CitationNotFound as exc:
+                raise NotFound(str(exc)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,161 @@
+"""An uploaded or pasted digest → plain text the parser reads, or a clear UploadError.
+
+.txt/.md go through the parser's own reader (encoding detection, binary refusal);
+.docx is read from its XML (Word footnotes become `[n]` markers plus `[n] text` lines,
+like a digest written by hand); .html becomes text with block elements on their own
+lines and link targets kept, since a footnote's URL is often only in `href`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from lxml import etree, html
+
+from worker.digest_parser import DigestInputError, read_digest_text
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
+HTML_SUFFIXES = {".html", ".htm"}
+DOCX_SUFFIXES = {".docx"}
+ACCEPTED = sorted(TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES - {""})
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_BLOCK_TAGS = {
+    "p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "pre", "section", "article", "table", "ul", "ol", "dd", "dt", "hr",
+}  # fmt: skip
+
+
+class UploadError(ValueError):
+    """The upload cannot be used as a digest; the message is shown to the editor as is."""
+
+
+class UploadTooLarge(UploadError):
+    pass
+
+
+def digest_text(filename: str, data: bytes, *, max_bytes: int) -> str:
+    """Text of an uploaded digest file, chosen by its extension."""
+    name = Path(filename or "digest.txt").name
+    if len(data) > max_bytes:
+        raise UploadTooLarge(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
+    if not data.strip():
+        raise UploadError(f"{name} is empty")
+    suffix = Path(name).suffix.lower()
+    if suffix in DOCX_SUFFIXES:
+        text = docx_text(data, name)
+    elif suffix in HTML_SUFFIXES:
+        text = html_text(_decode_text(data, name), name)
+    elif suffix in TEXT_SUFFIXES:
+        text = _decode_text(data, name)
+    else:
+        raise UploadError(
+            f"{name}: {suffix} files are not digests we can read; "
+            f"upload one of {', '.join(ACCEPTED)}"
+        )
+    if not text.strip():
+        raise UploadError(f"{name} has no text")
+    return text
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    if data.startswith(b"PK\x03\x04"):
+        raise UploadError(f"{name} is a zip or Office file, not text: upload .docx as .docx")
+    # The parser's reader takes a path: it owns the encoding and binary rules.
+    with tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        try:
+            return read_digest_text(Path(tmp.name), max_bytes=len(data) + 1)
+        except DigestInputError as exc:
+            raise UploadError(f"{name}: {exc}") from exc
+
+
+def docx_text(data: bytes, name: str = "digest.docx") -> str:
+    """Paragraphs of a .docx, with Word footnotes as `[n]` markers and `[n] text` lines."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            document = etree.fromstring(zf.read("word/document.xml"))
+            notes_xml = (
+                zf.read("word/footnotes.xml") if "word/footnotes.xml" in zf.namelist() else None
+            )
+            rels = _docx_links(zf)
+    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+        raise UploadError(f"{name} is not a readable .docx file ({exc})") from exc
+    lines = [_docx_paragraph(p, rels) for p in document.iter(f"{_W}p")]
+    if notes_xml is not None:
+        for note in etree.fromstring(notes_xml).iter(f"{_W}footnote"):
+            number = note.get(f"{_W}id")
+            if number is None or int(number) < 1:  # -1 and 0 are Word's separators
+                continue
+            body = " ".join(_docx_paragraph(p, rels) for p in note.iter(f"{_W}p")).strip()
+            lines.append(f"[{number}] {body}")
+    return "\n".join(lines)
+
+
+def _docx_links(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Relationship id → URL of the document's hyperlinks."""
+    targets: dict[str, str] = {}
+    for part in ("word/_rels/document.xml.rels", "word/_rels/footnotes.xml.rels"):
+        if part in zf.namelist():
+            for rel in etree.fromstring(zf.read(part)):
+                if rel.get("TargetMode") == "External" and rel.get("Id"):
+                    targets[rel.get("Id", "")] = rel.get("Target", "")
+    return targets
+
+
+def _docx_paragraph(p: etree._Element, links: dict[str, str]) -> str:
+    parts: list[str] = []
+    for el in p.iter():
+        if el.tag == f"{_W}t" and el.text:
+            parts.append(el.text)
+        elif el.tag == f"{_W}tab":
+            parts.append("\t")
+        elif el.tag == f"{_W}footnoteReference":
+            parts.append(f"[{el.get(f'{_W}id')}]")
+        elif el.tag == f"{_W}hyperlink":
+            target = links.get(
+                el.get(
+                    "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id", ""
+                ),
+                "",
+            )
+            shown = "".join(t.text or "" for t in el.iter(f"{_W}t"))
+            if target and target not in shown:
+                parts.append(f" {target} ")  # the link text alone would lose the URL
+    return "".join(parts).strip()
+
+
+def html_text(markup: str, name: str = "digest.html") -> str:
+    """Visible text of an HTML digest, one block per line, with link targets kept."""
+    try:
+        root = html.document_fromstring(markup)
+    except (etree.ParserError, ValueError) as exc:
+        raise UploadError(f"{name} is not readable HTML ({exc})") from exc
+    for bad in root.xpath("//script|//style|//noscript|//template|//head"):
+        bad.drop_tree()
+    out: list[str] = []
+    _walk(root, out)
+    lines = (" ".join(line.split()) for line in "".join(out).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _walk(el: html.HtmlElement, out: list[str]) -> None:
+    tag = el.tag if isinstance(el.tag, str) else ""
+    if tag in _BLOCK_TAGS:
+        out.append("\n")
+    if el.text and tag:
+        out.append(el.text)
+    for child in el:
+        _walk(child, out)
+    if tag == "a":
+        href = el.get("href", "")
+        if href.startswith(("http://", "https://")) and href not in el.text_content():
+            out.append(f" {href} ")
+    if tag in _BLOCK_TAGS:
+        out.append("\n")
+    if el.tail:
+        out.append(el.tail)

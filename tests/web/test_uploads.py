@@ -1,0 +1,177 @@
+"""Digests in: paste, .txt, .md, .docx, .html; size caps (413) and bad files, never a trace."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import docx
+import pytest
+
+from archive.web.uploads import UploadError, digest_text, docx_text, html_text
+from tests.web.conftest import WebApp, csrf, make_web_app
+from worker.digest_parser import parse_digest
+
+DIGEST = Path(__file__).resolve().parents[2] / "examples" / "2021-09-kazakhstan.txt"
+SEPTEMBER = DIGEST.read_text("utf-8")
+
+
+def _preview(web: WebApp, files: dict[str, tuple[str, bytes, str]] | None = None, **data: str):  # type: ignore[no-untyped-def]
+    client = web.login("editor")
+    return client.post(
+        "/digests/preview", data={"csrf_token": csrf(client), **data}, files=files or {}
+    )
+
+
+def test_the_preview_lists_every_parse_problem_before_queueing(web: WebApp) -> None:
+    r = _preview(web, {"file": ("2021-09-kazakhstan.txt", DIGEST.read_bytes(), "text/plain")})
+    assert r.status_code == 200
+    expected = parse_digest(SEPTEMBER, name="2021-09-kazakhstan")
+    rows = re.findall(r'<tr class="problem" data-code="([a-z_]+)">', r.text)
+    assert rows == [p.code.value for p in expected.problems]
+    assert f"{len(expected.incidents)} incidents" in r.text
+    assert 'action="/digests"' in r.text  # the queue button, nothing queued yet
+    assert (
+        web.client()
+        .get("/api/digests", headers={"Authorization": f"Bearer {web.editor_token}"})
+        .json()
+        == []
+    )
+
+
+def test_pasted_text_previews_like_the_file(web: WebApp) -> None:
+    r = _preview(web, text=SEPTEMBER, name="2021-09-kazakhstan")
+    assert r.status_code == 200
+    expected = parse_digest(SEPTEMBER, name="2021-09-kazakhstan")
+    assert len(re.findall(r'<tr class="problem"', r.text)) == len(expected.problems)
+
+
+def test_an_upload_over_the_limit_is_413_with_a_clear_message(tmp_path: Path) -> None:
+    web = make_web_app(tmp_path, max_upload_bytes=10_000)
+    assert len(DIGEST.read_bytes()) > 10_000
+    client = web.client()
+    r = client.post(
+        "/api/digests/upload",
+        files={"file": ("big.txt", DIGEST.read_bytes() * 8, "text/plain")},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+    assert r.status_code == 413
+    assert "larger than the limit of 10,000 bytes" in r.json()["detail"]
+    # just over the cap, within the form overhead: the file's own size is checked too
+    r = client.post(
+        "/api/digests/upload",
+        files={"file": ("big.txt", DIGEST.read_bytes()[:10_500], "text/plain")},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+    assert r.status_code == 413
+    assert "limit is 10,000 bytes" in r.json()["detail"]
+    r = _preview(web, {"file": ("big.txt", DIGEST.read_bytes()[:10_500], "text/plain")})
+    assert r.status_code == 413
+    assert "limit is 10,000 bytes" in r.text
+    r = _preview(web, text=SEPTEMBER[:10_200])
+    assert r.status_code == 413
+
+
+BAD_FILES = [
+    ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "png files are not digests"),
+    ("digest.pdf", b"%PDF-1.4\n...", ".pdf files are not digests"),
+    ("digest.txt", b"September 1\x00\x00\x01\x02 binary" * 10, "binary"),
+    ("digest.txt", b"   \n\n", "empty"),
+    ("digest.docx", b"PK\x03\x04 not really a zip", "not a readable .docx"),
+    ("digest.txt", b"PK\x03\x04" + b"\x00" * 50, "zip or Office file"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "message"), BAD_FILES)
+def test_a_bad_file_gets_a_clear_message(web: WebApp, name: str, data: bytes, message: str) -> None:
+    r = _preview(web, {"file": (name, data, "application/octet-stream")})
+    assert r.status_code == 400
+    assert message in r.text
+    assert "Traceback" not in r.text and "Error" not in r.text.split("<main>")[1][:200]
+    r = web.client().post(
+        "/api/digests/upload",
+        files={"file": (name, data, "application/octet-stream")},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+    assert r.status_code == 422
+    assert message in r.json()["detail"]
+
+
+def test_nothing_to_preview_is_a_message(web: WebApp) -> None:
+    r = _preview(web, text="   ")
+    assert r.status_code == 400
+    assert "paste a digest or choose a file" in r.text
+
+
+def test_a_docx_digest_reads_like_the_text(tmp_path: Path) -> None:
+    document = docx.Document()
+    for line in SEPTEMBER.splitlines():
+        document.add_paragraph(line)
+    buf = io.BytesIO()
+    document.save(buf)
+    text = digest_text("2021-09-kazakhstan.docx", buf.getvalue(), max_bytes=10_000_000)
+    got = parse_digest(text, name="2021-09-kazakhstan")
+    want = parse_digest(SEPTEMBER, name="2021-09-kazakhstan")
+    assert len(got.incidents) == len(want.incidents) == 58
+    assert [s.canonical_url for s in got.sources] == [s.canonical_url for s in want.sources]
+
+
+def test_word_footnotes_become_markers_and_footnote_lines() -> None:
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    body = (
+        f"<w:document {w}><w:body><w:p><w:r><w:t>September 2, Nur-Sultan, Askar Kayirbek "
+        'was sentenced.</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r></w:p>'
+        "</w:body></w:document>"
+    )
+    notes = (
+        f'<w:footnotes {w}><w:footnote w:id="0"><w:p><w:r><w:t>sep</w:t></w:r></w:p></w:footnote>'
+        '<w:footnote w:id="1"><w:p><w:r><w:t>https://rus.azattyq.org/a/31438644.html</w:t>'
+        "</w:r></w:p></w:footnote></w:footnotes>"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/document.xml", body)
+        zf.writestr("word/footnotes.xml", notes)
+    text = docx_text(buf.getvalue())
+    assert text.splitlines() == [
+        "September 2, Nur-Sultan, Askar Kayirbek was sentenced.[1]",
+        "[1] https://rus.azattyq.org/a/31438644.html",
+    ]
+    digest = parse_digest(text, name="word", year=2021)
+    assert digest.incidents[0].footnotes == [1]
+    assert digest.sources[0].canonical_url.endswith("31438644.html")
+
+
+def test_an_html_digest_keeps_link_targets_and_lines() -> None:
+    markup = (
+        "<html><head><title>t</title><script>alert(1)</script></head><body>"
+        "<p>September 2, Nur-Sultan, Askar Kayirbek was sentenced [1]</p>"
+        '<ol><li>[1] <a href="https://rus.azattyq.org/a/31438644.html">Azattyq</a></li></ol>'
+        "</body></html>"
+    )
+    text = html_text(markup)
+    assert "alert" not in text
+    digest = parse_digest(text, name="html", year=2021)
+    assert digest.incidents[0].footnotes == [1]
+    assert [s.canonical_url for s in digest.sources] == ["https://rus.azattyq.org/a/31438644.html"]
+
+
+def test_the_september_digest_as_html_uploads(web: WebApp) -> None:
+    lines = "".join(f"<p>{line}</p>" for line in SEPTEMBER.splitlines())
+    page = f"<!doctype html><html><body>{lines}</body></html>".encode()
+    r = _preview(web, {"file": ("2021-09-kazakhstan.html", page, "text/html")})
+    assert r.status_code == 200
+    assert "58 incidents" in r.text
+
+
+def test_windows_1251_text_is_decoded() -> None:
+    text = "3 сентября, Алматы, Торегожина Бахытжан [1]\n[1] https://tirek.info/x\n"
+    got = digest_text("d.txt", text.encode("cp1251"), max_bytes=10_000)
+    assert "Торегожина" in got
+
+
+def test_upload_error_names_the_file() -> None:
+    with pytest.raises(UploadError, match=r"^notes\.odt: \.odt files"):
+        digest_text("notes.odt", b"something", max_bytes=100)
