@@ -106,6 +106,9 @@ class HttpExchange:
     fetched_at: dt.datetime
     peer_ip: str | None = None
     truncated: bool = False
+    # facts of the connection (TLS version, peer certificate chain, socket addresses):
+    # built by worker.tlsinfo, split into public and sealed custody records by worker.custody
+    connection: dict[str, Any] | None = None
 
 
 def new_record_id() -> str:

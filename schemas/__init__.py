@@ -13,7 +13,17 @@ from schemas.evidence import (
     NameMatch,
     NamesCheck,
     NamesVerdict,
+    ProbeResult,
     RedirectHop,
+)
+from schemas.linkrot import (
+    ArchivedCopy,
+    Attachment,
+    CheckKind,
+    HealthState,
+    Screenshot,
+    SourceCheck,
+    SourceHealth,
 )
 from schemas.report import (
     Citation,
@@ -27,7 +37,10 @@ from schemas.report import (
 from schemas.source import Source, SourceStatus
 
 __all__ = [
+    "ArchivedCopy",
+    "Attachment",
     "Capture",
+    "CheckKind",
     "Citation",
     "DateCheck",
     "DateVerdict",
@@ -36,6 +49,7 @@ __all__ = [
     "Evidence",
     "Footnote",
     "FootnoteURL",
+    "HealthState",
     "Incident",
     "IncidentReport",
     "Model",
@@ -43,11 +57,15 @@ __all__ = [
     "NamesCheck",
     "NamesVerdict",
     "Period",
+    "ProbeResult",
     "Problem",
     "ProblemCode",
     "RedirectHop",
     "Report",
+    "Screenshot",
     "Source",
+    "SourceCheck",
+    "SourceHealth",
     "SourceReport",
     "SourceStatus",
     "Verdict",

@@ -33,6 +33,9 @@ class ProblemCode(StrEnum):
     TRUNCATED = "truncated"
     EXTRACTION_FAILED = "extraction_failed"
     CAPTURE_FAILED = "capture_failed"
+    # link-rot watch and sources that resist capture (worker.recheck, worker.profiles)
+    PROFILE_EXPIRED = "profile_expired"
+    CONTENT_CHANGED = "content_changed"
 
 
 class Problem(Model):

@@ -49,6 +49,20 @@ class NamesCheck(Model):
     matches: list[NameMatch] = Field(default_factory=list)
 
 
+class ProbeResult(Model):
+    """The soft-404 sibling probe: a random path on the same host, fetched once per host.
+
+    A site that answers an unknown path with the same page as the cited one (a 200 home
+    page, a 200 "not found" template) makes the cited page a soft 404.
+    """
+
+    probe_url: str = Field(description="the random sibling URL that was fetched")
+    probe_status: int | None = Field(default=None, description="its HTTP status (null: no answer)")
+    score: float = Field(default=0.0, description="text similarity of the two pages, 0-100")
+    similar: bool = Field(default=False, description="score at or above the threshold")
+    threshold: float = 0.0
+
+
 class RedirectHop(Model):
     url: str
     status: int
@@ -64,6 +78,12 @@ class Evidence(Model):
     )
     error_kind: str | None = Field(
         default=None, description="the fetch failure's kind, e.g. name_not_resolved, read_timeout"
+    )
+    rule: str | None = Field(
+        default=None, description="the worker.classify rule that decided, e.g. soft_404_phrase"
+    )
+    probe: ProbeResult | None = Field(
+        default=None, description="the soft-404 sibling probe, when one was compared"
     )
     http_status: int | None = None
     final_url: str | None = None

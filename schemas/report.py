@@ -9,7 +9,8 @@ from pydantic import Field
 
 from schemas.capture import Capture
 from schemas.common import Model, Problem
-from schemas.evidence import DateCheck, NamesCheck, RedirectHop
+from schemas.evidence import DateCheck, NamesCheck, ProbeResult, RedirectHop
+from schemas.linkrot import ArchivedCopy, Attachment, Screenshot, SourceHealth
 from schemas.source import SourceStatus
 
 
@@ -42,6 +43,9 @@ class Citation(Model):
     status: SourceStatus
     date_check: DateCheck
     names_check: NamesCheck
+    attachments: list[Attachment] = Field(
+        default_factory=list, description="files attached by hand to this footnote"
+    )
 
 
 class IncidentReport(Model):
@@ -64,6 +68,8 @@ class SourceReport(Model):
     canonical_url: str
     status: SourceStatus
     reason: str | None = None
+    rule: str | None = Field(default=None, description="the classify rule that decided status")
+    probe: ProbeResult | None = Field(default=None, description="the soft-404 sibling probe")
     http_status: int | None = None
     final_url: str | None = None
     redirects: list[RedirectHop] = Field(default_factory=list)
@@ -75,6 +81,11 @@ class SourceReport(Model):
     capture: Capture | None = None
     text_excerpt: str | None = None
     problems: list[Problem] = Field(default_factory=list)
+    # link-rot watch (worker.recheck): re-check history, copies elsewhere, hand-made evidence
+    health: SourceHealth | None = None
+    fallbacks: list[ArchivedCopy] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    screenshot: Screenshot | None = None
 
 
 class Report(Model):

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.fixtureweb import fixture_web, fixture_web_env, fixture_web_session
+from tests.pg import database_url, pg_cluster
 from tests.servers import redis_server
 
-__all__ = ["fixture_web", "fixture_web_env", "fixture_web_session"]
+__all__ = ["database_url", "fixture_web", "fixture_web_env", "fixture_web_session", "pg_cluster"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SEPTEMBER_DIGEST = ROOT / "examples" / "2021-09-kazakhstan.txt"

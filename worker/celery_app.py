@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.queues import (
+    BANDS,
+    CAPTURE_QUEUE,
+    DEFAULT_QUEUE,
+    INTERACTIVE_QUEUE,
+    RECHECK_PRIORITY,
+    Kind,
+)
 from worker.settings import Settings
 
 app = Celery("sourcevault", include=["worker.tasks"])
 
-CAPTURE_QUEUE = "capture"
-DEFAULT_QUEUE = "default"
+# What a worker consumes by default, in this order (queue_order_strategy="priority"):
+# interactive first; bookkeeping before the network-bound bulk captures.
+WORKER_QUEUES = (INTERACTIVE_QUEUE, DEFAULT_QUEUE, CAPTURE_QUEUE)
 
 
 def configure(settings: Settings, broker_url: str) -> Celery:
     """Point the app at a broker and apply the reliability settings."""
+    if app.conf.broker_url and app.conf.broker_url != broker_url:
+        _forget_connections()
     app.conf.update(
         broker_url=broker_url,
         # Chords need a result backend; Redis is one. Results stay small (ids only).
@@ -32,12 +43,32 @@ def configure(settings: Settings, broker_url: str) -> Celery:
         # a task that is still running (settings.load_settings checks the order).
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_time_limit,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # Queue kinds and fair shares (worker.queues): all ten priority levels, and
+            # the worker's queues polled in the order given, not rotated.
+            "priority_steps": list(range(10)),
+            "queue_order_strategy": "priority",
+        },
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
         # Network-bound captures apart from everything else.
         task_default_queue=DEFAULT_QUEUE,
-        task_routes={"sourcevault.capture": {"queue": CAPTURE_QUEUE}},
+        task_routes={
+            # worker.canvas sets queue and priority per task; these are the fallbacks
+            "sourcevault.capture": {"queue": CAPTURE_QUEUE, "priority": BANDS[Kind.BULK][0]},
+            # network-bound like a capture; scheduled, so behind every editor's digest
+            "sourcevault.recheck": {"queue": CAPTURE_QUEUE, "priority": RECHECK_PRIORITY},
+        },
+        # `sourcevault beat`: look for sources due a re-check (worker.recheck) every N minutes
+        beat_schedule={
+            "recheck-due": {
+                "task": "sourcevault.recheck_due",
+                "schedule": settings.recheck_every_minutes * 60,
+            },
+            # finalize runs whose chord callback never came (worker.tasks.sweep)
+            "sweep": {"task": "sourcevault.sweep", "schedule": 300},
+        },
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -49,3 +80,19 @@ def configure(settings: Settings, broker_url: str) -> Celery:
     app.set_default()
     app.set_current()
     return app
+
+
+def _forget_connections() -> None:
+    """Drop the pooled broker connections and cached result backend of an earlier broker.
+
+    Celery builds them on first use and keeps them: a process that is pointed at a new
+    broker (the web app, then `run`'s embedded Valkey; tests) would go on sending there.
+    """
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)

@@ -197,15 +197,23 @@ def submit(
     year: YearOpt = None,
     data_dir: DataDirOpt = None,
     broker_url: BrokerOpt = None,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="ahead of bulk work: an editor is waiting")
+    ] = False,
+    editor: Annotated[
+        str, typer.Option("--editor", help="who queues it: fair shares between editors")
+    ] = "",
 ) -> None:
     """Queue a digest on a deployment; prints the new digest id alone on its last line."""
     settings = _settings(data_dir=data_dir, broker_url=broker_url)
     if not settings.broker_url:
         raise _fail("submit needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
     parsed = _load_digest(digest, year)
+    from worker.queues import Kind
     from worker.runner import submit_digest
 
-    run_id = submit_digest(settings, parsed, source_name=str(digest))
+    kind = Kind.INTERACTIVE if interactive else Kind.BULK
+    run_id = submit_digest(settings, parsed, source_name=str(digest), kind=kind, editor=editor)
     console.print(f"queued {len(parsed.sources)} sources")
     sys.stdout.write(run_id + "\n")
 
@@ -266,7 +274,9 @@ def report(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c")] = None,
-    queues: Annotated[str, typer.Option("--queues", "-Q")] = "capture,default",
+    queues: Annotated[
+        str, typer.Option("--queues", "-Q", help="consumed in this order (worker.queues)")
+    ] = "interactive,default,capture",
     pool: Annotated[str, typer.Option("--pool")] = "threads",
     data_dir: DataDirOpt = None,
     broker_url: BrokerOpt = None,
@@ -289,6 +299,192 @@ def worker(
             "--without-mingle",
         ]
     )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    embedded: Annotated[
+        bool,
+        typer.Option("--embedded", help="no broker: start a private Valkey + in-process worker"),
+    ] = False,
+    replay: Annotated[bool, typer.Option("--replay/--no-replay", help="start pywb too")] = True,
+    data_dir: DataDirOpt = None,
+    broker_url: BrokerOpt = None,
+) -> None:
+    """Run the web app (editors queue, auditors read) and pywb replay."""
+    settings = _settings(data_dir=data_dir, broker_url=broker_url)
+    from archive.web.server import serve as run_server  # FastAPI loads only for `serve`
+
+    run_server(settings, host=host, port=port, embedded=embedded, with_replay=replay)
+
+
+@app.command()
+def beat(
+    data_dir: DataDirOpt = None,
+    broker_url: BrokerOpt = None,
+) -> None:
+    """Run Celery beat: queue re-checks of due sources every recheck_every_minutes."""
+    settings = _settings(data_dir=data_dir, broker_url=broker_url)
+    if not settings.broker_url:
+        raise _fail("beat needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
+    from worker.celery_app import configure
+
+    celery = configure(settings, settings.broker_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery.start(
+        ["beat", "--loglevel=INFO", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
+    )
+
+
+@app.command()
+def recheck(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="one digest run (default: all)")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Re-check sources now, by hand: status, drift against the first capture, health."""
+    settings = _settings(data_dir=data_dir)
+    from worker.recheck import recheck_run
+    from worker.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        results = recheck_run(runtime, run_id)
+    finally:
+        runtime.close()
+    if run_id is not None and not results:
+        raise _fail(f"no fetched sources for digest {run_id!r}", 1)
+    table = Table("source", "status", "health", "changed", "similarity")
+    for r in results:
+        sim = f"{r.similarity:.1f}" if r.similarity is not None else ""
+        table.add_row(r.canonical_url, r.status, r.state, "yes" if r.changed else "", sim)
+    Console().print(table)
+
+
+@app.command()
+def attach(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
+    footnote: Annotated[int, typer.Argument(metavar="FOOTNOTE")],
+    file: Annotated[Path, typer.Argument(metavar="FILE")],
+    note: Annotated[str | None, typer.Option("--note", help="what the file shows")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Attach a file (screenshot, PDF, WARC, WACZ) to a footnote as manual evidence."""
+    settings = _settings(data_dir=data_dir)
+    from worker.attachments import AttachError
+    from worker.attachments import attach as attach_file
+
+    sessions = make_session_factory(make_engine(settings.effective_database_url))
+    with sessions() as session:
+        try:
+            row = attach_file(session, settings.data_dir, run_id, footnote, file, note=note)
+        except AttachError as exc:
+            raise _fail(str(exc), 1) from exc
+    sys.stdout.write(f"{row.sha256}  {row.path}\n")
+
+
+def _add_web_users() -> None:
+    from archive.web.users_cli import users_app
+
+    app.add_typer(users_app, name="users")
+
+
+_add_web_users()
+
+
+@app.command()
+def verify(
+    wacz: Annotated[
+        Path | None, typer.Option("--wacz", help="check this WACZ instead of the data dir")
+    ] = None,
+    tsa_ca: Annotated[
+        Path | None, typer.Option("--tsa-ca", help="CA the timestamp tokens must chain to")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Offline: re-hash WARC records, check the custody log, seals and timestamps."""
+    from worker.audit import audit_data_dir, audit_wacz, print_result
+
+    settings = _settings(data_dir=data_dir, tsa_ca_file=tsa_ca)
+    if wacz is not None:
+        if not wacz.is_file():
+            raise _fail(f"{wacz}: no such file")
+        ca = settings.tsa_ca_file.read_bytes() if settings.tsa_ca_file else None
+        result = audit_wacz(wacz, ca=ca)
+    else:
+        result = audit_data_dir(settings)
+    raise typer.Exit(print_result(result, typer.echo))
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    wacz: Annotated[Path, typer.Option("--wacz", help="the WACZ file to write")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write one signed WACZ for a digest: its WARCs, CDXJ, pages, report, custody log."""
+    from archive.wacz import export_wacz  # logic in archive/wacz.py and worker/export.py
+    from worker import custody
+    from worker.export import plan_export
+
+    settings = _settings(data_dir=data_dir)
+    sessions = make_session_factory(make_engine(settings.effective_database_url))
+    key = custody.load_or_create_key(settings.data_dir)
+    with sessions() as session:
+        try:
+            plan = plan_export(
+                session, run_id, replay=ReplayUrl(settings.replay_base_url, settings.collection)
+            )
+        except KeyError as exc:
+            raise _fail(f"no digest with id {run_id!r}", 1) from exc
+        extra = custody.export_custody(session, run_id, key=key, export_name=wacz.name).files()
+    try:
+        done = export_wacz(
+            wacz,
+            report=plan.report,
+            archive_dir=settings.archive_dir,
+            warc_files=plan.warc_files,
+            key=key,
+            extra_files=extra,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc), 1) from exc
+    console.print(
+        f"wrote {done.path}: {len(done.warc_files)} WARC files, {done.pages} pages, "
+        f"signed {done.package_hash} with key {done.key_fingerprint}"
+    )
+
+
+@app.command("verify-wacz")
+def verify_wacz_cmd(
+    wacz: Annotated[Path, typer.Argument(metavar="FILE", help="the WACZ to check")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="PEM public key the signature must be made with"),
+    ] = None,
+) -> None:
+    """Offline: re-check every file hash, WARC record digest and the signature of a WACZ."""
+    from cryptography.hazmat.primitives import serialization
+
+    from archive.wacz import verify_wacz
+
+    if not wacz.is_file():
+        raise _fail(f"{wacz}: no such file")
+    trusted = None
+    if public_key is not None:
+        pub = serialization.load_pem_public_key(public_key.read_bytes())
+        trusted = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    result = verify_wacz(wacz, trusted_key=trusted)
+    for problem in result.problems:
+        typer.echo(f"MISMATCH {problem}")
+    typer.echo(
+        f"{wacz.name}: {result.checked_files} files, {result.checked_records} WARC records, "
+        f"signing key {result.key_fingerprint or 'none'}: {'ok' if result.ok else 'FAILED'}"
+    )
+    raise typer.Exit(0 if result.ok else 1)
 
 
 def main() -> None:

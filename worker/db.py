@@ -16,8 +16,10 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -64,6 +66,10 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     celery_id: Mapped[str | None] = mapped_column(String(80), default=None)
+    # how it was queued (worker.queues): "interactive" or "bulk", and by whom, so that
+    # one editor's big digest does not hold up another's small one
+    kind: Mapped[str] = mapped_column(String(20), default="bulk", server_default="bulk")
+    editor: Mapped[str] = mapped_column(String(120), default="", server_default="", index=True)
 
 
 class CaptureJob(Base):
@@ -131,6 +137,161 @@ class EvidenceRow(Base):
     data: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+class CustodyEntry(Base):
+    """One event of a hash-chained custody log (worker.custody). Append-only.
+
+    `chain` is `job/<job_id>` (one log per source) or `run/<run_id>` (report, seals).
+    `data` is the auditor's record; `sealed` (monitor IP, hostname, task id…) stays in
+    this database, committed to by `sealed_sha256` (salted) inside the hashed entry.
+    """
+
+    __tablename__ = "custody_entries"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_custody_chain_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
+    canonical_url: Mapped[str | None] = mapped_column(Text, default=None)
+    chain: Mapped[str] = mapped_column(String(160), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(30))
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+    sealed: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CustodySeal(Base):
+    """An Ed25519 signature over the heads of every custody chain of a run (worker.custody)."""
+
+    __tablename__ = "custody_seals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)
+    heads: Mapped[dict[str, object]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
+    public_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CustodyTimestamp(Base):
+    """An RFC 3161 timestamp token over a sha256 (a seal digest, a WARC file prefix)."""
+
+    __tablename__ = "custody_timestamps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)
+    subject: Mapped[str] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64))
+    tsa_url: Mapped[str] = mapped_column(Text)
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- link-rot watch (worker.recheck, worker.fallbacks, worker.attachments) ---------------
+
+
+class SourceHealthRow(Base):
+    """Per canonical URL, across runs: the hysteresis state of worker.recheck."""
+
+    __tablename__ = "source_health"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    canonical_url: Mapped[str] = mapped_column(String(2100), unique=True)
+    state: Mapped[str] = mapped_column(String(20))
+    first_seen_failing: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_seen_healthy: Mapped[dt.datetime | None] = mapped_column(default=None)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    counted_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_counted_failure: Mapped[dt.datetime | None] = mapped_column(default=None)
+    declared_dead_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    next_check_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    last_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    baseline_text: Mapped[str | None] = mapped_column(Text, default=None)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    similarity: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class SourceCheckRow(Base):
+    """One look at a source (first capture or re-check): the history the report shows."""
+
+    __tablename__ = "source_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    canonical_url: Mapped[str] = mapped_column(String(2100), index=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20), default="recheck")
+    status: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    similarity: Mapped[float | None] = mapped_column(Float, default=None)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    diff: Mapped[str | None] = mapped_column(Text, default=None)
+    capture_id: Mapped[int | None] = mapped_column(
+        Integer, default=None, doc="captures.id of the first capture this check stands for"
+    )
+    warc_file: Mapped[str | None] = mapped_column(String(300), default=None)
+    offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    end_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    record_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ArchivedCopyRow(Base):
+    """A copy of a source found in another archive (worker.fallbacks)."""
+
+    __tablename__ = "archived_copies"
+    __table_args__ = (UniqueConstraint("canonical_url", "url", name="uq_copy_source_url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    canonical_url: Mapped[str] = mapped_column(String(2100), index=True)
+    archive: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2100))
+    captured_at: Mapped[dt.datetime]
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    via: Mapped[str] = mapped_column(String(20))
+    before_target: Mapped[bool] = mapped_column(Boolean, default=True)
+    chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+    found_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AttachmentRow(Base):
+    """A file attached by hand to a footnote of a run (worker.attachments)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    footnote: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(String(400))
+    attached_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ScreenshotRow(Base):
+    """Where the PNG of a captured page lives (a WARC resource record `urn:view:<url>`)."""
+
+    __tablename__ = "screenshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    canonical_url: Mapped[str] = mapped_column(String(2100), index=True)
+    uri: Mapped[str] = mapped_column(Text)
+    warc_file: Mapped[str] = mapped_column(String(300))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    end_offset: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     # WAL lets the report reader run while worker threads write; the busy timeout turns
     # brief lock contention into a wait instead of "database is locked".
@@ -151,7 +312,11 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    # The schema comes from the Alembic migrations (worker/migrations), never create_all:
+    # a deployment's database must end exactly where a fresh one does.
+    from worker.migrations import upgrade  # here: worker.migrations' env imports this module
+
+    upgrade(engine)
     return engine
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from celery import Celery
 from celery.worker import WorkController
 
-from worker.celery_app import CAPTURE_QUEUE, DEFAULT_QUEUE
+from worker.celery_app import WORKER_QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,12 @@ class _Worker(WorkController):
 
 @contextmanager
 def in_process_worker(app: Celery, *, concurrency: int, timeout: float = 30.0) -> Iterator[None]:
-    """A Celery worker (threads pool) consuming both queues inside this process."""
+    """A Celery worker (threads pool) consuming every queue inside this process."""
     worker = _Worker(
         app=app,
         pool="threads",
         concurrency=concurrency,
-        queues=[CAPTURE_QUEUE, DEFAULT_QUEUE],
+        queues=list(WORKER_QUEUES),  # interactive first (worker.queues)
         loglevel="WARNING",
         without_heartbeat=True,
         without_mingle=True,

@@ -109,6 +109,8 @@ class ExtractedPage:
     has_login_form: bool
     excerpt: str
     charset_source: str = ""
+    h1: str | None = None
+    """The first <h1> outside site chrome: soft-404 templates put "Страница не найдена" here."""
 
 
 @dataclass
@@ -130,6 +132,7 @@ class ExtractionFailure:
     html_title: str | None = None
     has_login_form: bool = False
     charset_source: str = ""
+    h1: str | None = None
 
 
 # ---------------------------------------------------------------------------- stage 1
@@ -579,6 +582,7 @@ def extract(
     if tree is None:
         return ExtractionFailure(reason="not parseable as HTML", charset=codec, charset_source=how)
     html_title = _clean(tree.findtext(".//title"))
+    h1 = _first_h1(tree)
 
     # 3 metadata, kept apart from the body (it must survive a body failure)
     date_config: dict[str, Any] = {"original_date": True, "extensive_search": False}
@@ -668,6 +672,7 @@ def extract(
             has_login_form=has_login,
             charset=codec,
             charset_source=how,
+            h1=h1,
         )
     return ExtractedPage(
         text=text,
@@ -684,7 +689,16 @@ def extract(
         html_title=html_title,
         has_login_form=has_login,
         excerpt=_excerpt(text, options.excerpt_chars),
+        h1=h1,
     )
+
+
+def _first_h1(tree: HtmlElement) -> str | None:
+    """The first <h1> that is not in the header, nav or footer (a logo is often an h1)."""
+    for el in tree.iter("h1"):
+        if not _in_chrome(el):
+            return _clean(el.text_content())
+    return None
 
 
 def _visible_lead(tree: HtmlElement, chars: int) -> str:

@@ -12,7 +12,8 @@ Limits, each enforced here because httpx alone does not:
   fires on a server dripping a byte a second, so the read loop checks the clock;
 - redirects: at most `max_redirects`, each hop egress-checked before any byte is sent,
   loops detected;
-- politeness: with a `worker.politeness.HostGate`, each hop holds a per-host slot.
+- politeness: with a `worker.politeness.Gate` (per process, or shared in Redis), each hop
+  holds a per-host slot.
 
 `fetch_with_retries` wraps it for transient failures (timeouts, refused/reset, 5xx, 408,
 429 with Retry-After), with exponential backoff + jitter and `sleep` as a seam.
@@ -30,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from types import TracebackType
 from typing import BinaryIO, cast
 
@@ -50,8 +52,9 @@ from worker.fetch_errors import (
     TooManyRedirects,
     map_httpx_errors,
 )
-from worker.politeness import HostGate
+from worker.politeness import Gate
 from worker.settings import Settings
+from worker.tlsinfo import connection_info
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +239,7 @@ def _one_hop(
     try:
         jar.extract_cookies(response)
         peer_ip = None if proxied else _peer_ip(response)
+        connection = connection_info(response)  # TLS through a CONNECT tunnel is the origin's
         try:
             with map_httpx_errors(url, proxied=proxied):
                 for chunk in _raw_chunks(response):
@@ -283,6 +287,7 @@ def _one_hop(
             fetched_at=fetched_at,
             peer_ip=peer_ip,
             truncated=truncated,
+            connection=connection,
         )
     except BaseException:
         spool.close()
@@ -305,7 +310,8 @@ def fetch(
     policy: EgressPolicy | None = None,
     clock: Clock = time.monotonic,
     now: Now = _utcnow,
-    gate: HostGate | None = None,
+    gate: Gate | None = None,
+    cookies: CookieJar | None = None,
 ) -> FetchResult:
     """GET `url`, following redirects by hand; every hop recorded, checked and capped.
 
@@ -320,6 +326,8 @@ def fetch(
     exchanges: list[HttpExchange] = []
     error: FetchError | None = None
     jar = httpx.Cookies()  # per fetch: cookies set by a redirect hop are sent onwards
+    for cookie in cookies or ():  # a login profile (worker.profiles), copied: never mutated
+        jar.jar.set_cookie(cookie)
     current = url
     seen: set[tuple[str, tuple[tuple[str, str, str, str], ...]]] = set()
     try:
@@ -369,7 +377,7 @@ def fetch(
 
 
 @contextlib.contextmanager
-def _host_slot(gate: HostGate | None, url: str) -> Iterator[float]:
+def _host_slot(gate: Gate | None, url: str) -> Iterator[float]:
     if gate is None:
         yield 0.0
         return
@@ -407,7 +415,7 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(retries=settings.retries)
+        return cls(retries=settings.retries, backoff_base=settings.retry_backoff)
 
 
 def _retryable(result: FetchResult) -> str | None:
@@ -473,14 +481,17 @@ def fetch_with_retries(
     rng: Callable[[], float] = random.random,
     clock: Clock = time.monotonic,
     now: Now = _utcnow,
-    gate: HostGate | None = None,
+    gate: Gate | None = None,
+    cookies: CookieJar | None = None,
 ) -> FetchResult:
     """`fetch`, retried on transient failures. Returns the last attempt; earlier ones closed."""
     retry = retry or RetryPolicy()
     reasons: list[str] = []
     attempt = 0
     while True:
-        result = fetch(url, client, limits, policy=policy, clock=clock, now=now, gate=gate)
+        result = fetch(
+            url, client, limits, policy=policy, clock=clock, now=now, gate=gate, cookies=cookies
+        )
         delay = retry_delay(result, attempt, retry, rng=rng, now=now)
         if delay is None:
             result.attempts = attempt + 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -69,6 +70,9 @@ def create_run(session: Session, run_id: str, digest: Digest, *, source_name: st
                     job_id=job.id, status=source.status, data=evidence.model_dump(mode="json")
                 )
             )
+    from worker.custody_events import record_queued  # custody: `queued` in this transaction
+
+    record_queued(session, run_id, digest_id=digest.id)
     session.commit()
     return run
 
@@ -91,9 +95,23 @@ def next_run_id(session: Session, digest_id: str) -> str:
 def claim_job(
     session: Session, job_id: int, task_id: str | None, *, stale_after: dt.timedelta
 ) -> Claim:
-    """Compare-and-swap pending → in_progress (or reclaim a claim older than `stale_after`)."""
+    """Compare-and-swap pending → in_progress, or take over a claim that is stale (older
+    than `stale_after`) or held by this same Celery task id.
+
+    The same task id with an unfinished attempt is this very message delivered again: its
+    worker died (reject_on_worker_lost requeues it at once, e.g. an OOM-killed prefork
+    child) or it is retrying after an error. Time limits under the visibility timeout mean
+    it cannot still be running, so waiting `stale_after` would only burn its retries.
+    """
     now = utcnow()
     stale_before = now - stale_after
+    same_delivery = (
+        select(Attempt.id)
+        .where(Attempt.job_id == job_id, Attempt.task_id == task_id, Attempt.finished_at.is_(None))
+        .exists()
+        if task_id is not None
+        else false()
+    )
     result = session.execute(
         update(CaptureJob)
         .where(CaptureJob.id == job_id)
@@ -101,7 +119,7 @@ def claim_job(
             or_(
                 CaptureJob.status.in_([JobStatus.PENDING, JobStatus.FAILED]),
                 (CaptureJob.status == JobStatus.IN_PROGRESS)
-                & (CaptureJob.claimed_at < stale_before),
+                & or_(CaptureJob.claimed_at < stale_before, same_delivery),
             )
         )
         .values(status=JobStatus.IN_PROGRESS, claimed_at=now, attempts=CaptureJob.attempts + 1)
@@ -114,6 +132,12 @@ def claim_job(
         if job.status in (JobStatus.DONE, JobStatus.SKIPPED):
             return Claim(ClaimOutcome.ALREADY_DONE, job)
         return Claim(ClaimOutcome.BUSY, job)
+    # an attempt still open now was taken over: its delivery died (the attempt log says so)
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
+        .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
+    )
     attempt = Attempt(job_id=job_id, task_id=task_id, started_at=now)
     session.add(attempt)
     run = session.get(Run, job.run_id) if job else None
@@ -130,8 +154,12 @@ def finish_job(
     *,
     capture: CaptureRow | None,
     evidence: Evidence,
+    extra_rows: Callable[[Session], None] | None = None,
 ) -> None:
-    """Save capture + evidence and mark the job done, in one transaction."""
+    """Save capture + evidence and mark the job done, in one transaction.
+
+    `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
+    """
     job = session.get(CaptureJob, job_id)
     assert job is not None
     if capture is not None:
@@ -148,6 +176,9 @@ def finish_job(
     job.finished_at = utcnow()
     job.last_error = None
     _close_attempt(session, attempt_id, "done", evidence.status)
+    if extra_rows is not None:
+        session.flush()  # the capture row gets its id first
+        extra_rows(session)
     session.commit()
 
 
@@ -192,7 +223,10 @@ def committed_end(session: Session, warc_file: str) -> int:
     end = session.scalar(
         select(func.max(CaptureRow.end_offset)).where(CaptureRow.warc_file == warc_file)
     )
-    return int(end or 0)
+    # re-check captures and screenshots (worker.recheck, worker.screenshot) are committed too
+    from worker.recheck import committed_end_elsewhere
+
+    return max(int(end or 0), committed_end_elsewhere(session, warc_file))
 
 
 @dataclass(frozen=True)
@@ -228,16 +262,37 @@ def mark_run(session: Session, run_id: str, state: RunState) -> None:
     session.commit()
 
 
-def sweep_stale(session: Session, *, stale_after: dt.timedelta) -> int:
-    """Put in_progress jobs whose claim is older than `stale_after` back to pending."""
+def abandon_stale(session: Session, *, stale_after: dt.timedelta) -> int:
+    """Fail in_progress jobs claimed longer ago than any delivery could still be running.
+
+    `stale_after` must exceed the visibility timeout plus the hard time limit: past it,
+    the broker has re-delivered the task or never will (a hard time limit kills it).
+    """
     result = session.execute(
         update(CaptureJob)
         .where(CaptureJob.status == JobStatus.IN_PROGRESS)
         .where(CaptureJob.claimed_at < utcnow() - stale_after)
-        .values(status=JobStatus.PENDING)
+        .values(status=JobStatus.FAILED, last_error="abandoned: no worker finished the capture")
     )
     session.commit()
     n = int(result.rowcount)  # type: ignore[attr-defined]
     if n:
-        log.warning("swept %d stale capture jobs back to pending", n)
+        log.warning("marked %d abandoned capture jobs failed", n)
     return n
+
+
+def unfinalized_runs(session: Session) -> list[str]:
+    """Runs whose every job has ended but which were never marked done (a lost callback)."""
+    open_jobs = (
+        select(CaptureJob.run_id)
+        .where(CaptureJob.status.in_([JobStatus.PENDING, JobStatus.IN_PROGRESS]))
+        .distinct()
+    )
+    return list(
+        session.scalars(
+            select(Run.id)
+            .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+            .where(Run.id.not_in(open_jobs))
+            .order_by(Run.created_at)
+        )
+    )

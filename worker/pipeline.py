@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
-from worker import jobs
+from worker import custody_events, jobs, resist, soft404
 from worker.content import binary_problem, charset_from_headers, decode_body
 from worker.db import CaptureRow, EvidenceRow
 from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
@@ -77,22 +78,51 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
     # 2 egress + 3 fetch (the fetcher checks egress at every redirect hop)
     limits = FetchLimits.from_settings(settings)
     retry = RetryPolicy.from_settings(settings)
+    prepared = resist.prepare(settings, url)  # Telegram preview URL, login profile cookies
     result = fetch_with_retries(
-        url, runtime.client, limits, policy=runtime.policy, retry=retry, gate=runtime.gate
+        prepared.fetch_url,
+        runtime.client,
+        limits,
+        policy=runtime.policy,
+        retry=retry,
+        gate=runtime.gate,
+        cookies=prepared.cookies,
     )
     try:
         # 4 extract
         page, capped = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
-        # 5 verify
-        evidence = evidence_for(result, page)
+        # 5 verify (an `ok`-looking page is compared with a random sibling path: soft-404)
+        probe = soft404.probe_for(
+            runtime,
+            result,
+            page,
+            lambda r: _extract(r, settings.max_html_bytes, settings.max_decompression_ratio)[0],
+        )
+        evidence = evidence_for(result, page, probe=probe)
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
             evidence.problems.append(capped)
+        resist.after_verify(prepared, evidence)  # a login page despite the profile
         # 6 archive
         capture = _archive(runtime, result, page, evidence)
         # 7 commit (the WARC bytes are on disk before the row that points at them)
         runtime.writer.sync()
+        if settings.debug_pause_before_commit:  # fault injection for the crash tests only
+            pause = settings.debug_pause_before_commit
+            log.warning("pausing %.1f s before committing %s", pause, url)
+            time.sleep(pause)
+        # custody entries commit with the capture, or not at all (worker.custody_events)
+        custody_rows = custody_events.capture_rows(
+            job_id, result, page, evidence, capture, clock=runtime.clock, attempt_id=attempt_id
+        )
         with runtime.sessions() as session:
-            jobs.finish_job(session, job_id, attempt_id, capture=capture, evidence=evidence)
+            jobs.finish_job(
+                session,
+                job_id,
+                attempt_id,
+                capture=capture,
+                evidence=evidence,
+                extra_rows=custody_rows,
+            )
             capture_id = capture.id if capture is not None else None
         return Outcome(job_id, evidence.status, capture_id)
     finally:
@@ -107,6 +137,11 @@ def _extract(
     if final is None or not 200 <= final.status < 300:
         return None, None
     content_type = _header(final, "content-type").split(";")[0].strip().lower()
+    special = resist.extract_special(
+        final, content_type, max_html_bytes=max_html_bytes, max_ratio=max_ratio
+    )
+    if special is not None:  # PDFs (pypdf) and Telegram posts: worker.resist
+        return special, None
     if content_type not in HTML_TYPES:
         return ExtractionFailure(reason=f"not an HTML page ({content_type})"), None
     body = decode_body(final, max_bytes=max_html_bytes, max_ratio=max_ratio)

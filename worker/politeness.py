@@ -17,12 +17,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HostGate"]
+__all__ = ["Gate", "HostGate"]
+
+
+class Gate(Protocol):
+    """What fetch needs of a per-host limit: this process's `HostGate`, or the
+    deployment-wide `worker.host_limit.RedisHostGate` (the same rules, kept in Redis)."""
+
+    def slot(self, host: str) -> AbstractContextManager[float]:
+        """Hold one of `host`'s slots around one request; yields seconds waited."""
+        ...
+
 
 _PRUNE_AT = 1024  # forget idle hosts once this many are tracked
 

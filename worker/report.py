@@ -36,7 +36,7 @@ from schemas import (
     SourceStatus,
     Verdict,
 )
-from worker import netcheck
+from worker import netcheck, report_linkrot
 from worker.datecheck import DateRule, check_date
 from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, RunState
 from worker.jobs import mark_run
@@ -44,6 +44,7 @@ from worker.namecheck import check_names
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
+    from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def build_report(
     incidents = [
         _incident_report(i, digest, source_by_url, evidence_by_url, rule) for i in digest.incidents
     ]
+    # link-rot watch: health + history, other archives' copies, screenshots, attachments
+    report_linkrot.enrich(session, run_id, sources, incidents, evidence_by_url)
     return Report(
         digest=DigestSummary(
             id=run.id,
@@ -162,6 +165,8 @@ def _source_report(
         canonical_url=source.canonical_url,
         status=evidence.status,
         reason=evidence.reason,
+        rule=evidence.rule,
+        probe=evidence.probe,
         http_status=evidence.http_status,
         final_url=evidence.final_url,
         redirects=evidence.redirects,
@@ -376,6 +381,20 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
         report = build_report(
             session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
         )
-        write_report_files(report, settings.data_dir / "reports" / run_id)
+        files = write_report_files(report, settings.data_dir / "reports" / run_id)
+        _seal_custody(session, settings, run_id, files)
         mark_run(session, run_id, RunState.DONE)
     return {"sources": len(report.sources), "captured": report.digest.counts["captured"]}
+
+
+def _seal_custody(
+    session: Session, settings: Settings, run_id: str, files: dict[str, Path]
+) -> None:
+    """Hash the report into the custody log, sign the heads (worker.custody_events)."""
+    from worker.custody_events import seal_run
+
+    try:
+        seal_run(session, settings, run_id, files)
+    except Exception:  # the report stands; `verify` will say the log is unsigned
+        session.rollback()
+        log.exception("run %s: sealing the custody log failed", run_id)

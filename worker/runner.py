@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from schemas import Digest, Report
 from worker import jobs
 from worker.canvas import enqueue_run
 from worker.celery_app import configure
-from worker.db import RunState
+from worker.db import RunState, make_engine, make_session_factory
 from worker.embedded import embedded_broker, in_process_worker
+from worker.queues import Kind
 from worker.report import ReplayUrl, build_report, finalize
 from worker.runtime import Runtime, get_runtime
 from worker.settings import Settings
@@ -36,21 +39,35 @@ class RunOutcome:
     report: Report
 
 
-def create_run(runtime: Runtime, digest: Digest, source_name: str) -> str:
-    with runtime.sessions() as session:
+def create_run(sessions: sessionmaker[Session], digest: Digest, source_name: str) -> str:
+    with sessions() as session:
         run_id = jobs.next_run_id(session, digest.id)
         jobs.create_run(session, run_id, digest, source_name=source_name)
     return run_id
 
 
-def submit_digest(settings: Settings, digest: Digest, *, source_name: str = "") -> str:
-    """Store the run and its jobs, then queue the chord on the configured broker."""
+def submit_digest(
+    settings: Settings,
+    digest: Digest,
+    *,
+    source_name: str = "",
+    kind: Kind = Kind.BULK,
+    editor: str = "",
+) -> str:
+    """Store the run and its jobs, then queue the chord on the configured broker
+    (`kind` and `editor`: worker.queues)."""
     assert settings.broker_url
     configure(settings, settings.broker_url)
-    runtime = get_runtime(settings)
-    run_id = create_run(runtime, digest, source_name)
-    with runtime.sessions() as session:
-        enqueue_run(session, run_id)
+    # Only the database: a worker Runtime would run WARC recovery in a data dir that live
+    # workers are writing to, and open an HTTP client this process never uses.
+    engine = make_engine(settings.effective_database_url)
+    try:
+        sessions = make_session_factory(engine)
+        run_id = create_run(sessions, digest, source_name)
+        with sessions() as session:
+            enqueue_run(session, run_id, kind=kind, editor=editor)
+    finally:
+        engine.dispose()
     return run_id
 
 
@@ -75,7 +92,7 @@ def run_digest(
     timeout: float = 3600,
 ) -> RunOutcome:
     runtime = get_runtime(settings)
-    run_id = create_run(runtime, digest, source_name)
+    run_id = create_run(runtime.sessions, digest, source_name)
     with _broker(settings):
         with runtime.sessions() as session:
             enqueue_run(session, run_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
 from worker import jobs
+from worker.custody import host_pseudonym
 from worker.db import make_engine, make_session_factory
 from worker.egress import EgressPolicy
+from worker.gates import build_gate
 from worker.http_client import build_client, build_egress_policy
-from worker.politeness import HostGate
+from worker.politeness import Gate
 from worker.settings import Settings
+from worker.soft404 import ProbeCache
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ class Runtime:
     policy: EgressPolicy
     collection: Collection
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-    gate: HostGate | None = None  # per-host concurrency and politeness delay
+    gate: Gate | None = None  # per-host concurrency and delay (worker.gates: Redis or local)
+    probe_cache: ProbeCache = field(default_factory=ProbeCache)  # soft-404 probe, per host
 
     def close(self) -> None:
         self.writer.close()
@@ -57,7 +60,9 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
     policy = build_egress_policy(settings)  # knows which URLs a proxy carries
     writer = WarcWriter(
         collection.archive_dir,
-        prefix=f"sourcevault-{socket.gethostname()}-{os.getpid()}",
+        # a pseudonym, not the hostname: WARC names and warcinfo reach auditors (custody)
+        prefix=f"sourcevault-{host_pseudonym(settings.data_dir)}-{os.getpid()}",
+        hostname=host_pseudonym(settings.data_dir),
         max_size=settings.warc_max_size,
     )
     return Runtime(
@@ -68,7 +73,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         writer=writer,
         policy=policy,
         collection=collection,
-        gate=HostGate(settings.per_host_concurrency, settings.per_host_delay),
+        gate=build_gate(settings),  # shared in Redis on a deployment, per process embedded
     )
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_html_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="handed to extraction")
     max_decompression_ratio: int = Field(default=100, gt=0)
     retries: int = Field(default=2, ge=0, description="retries of transient fetch failures")
+    retry_backoff: float = Field(
+        default=1.0, ge=0, description="seconds of the first retry's backoff (doubles each retry)"
+    )
     per_host_concurrency: int = Field(
         default=2, ge=1, description="requests in flight to one host (per worker process)"
     )
@@ -67,6 +70,49 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(default=240, gt=0)
     task_time_limit: int = Field(default=300, gt=0)
     visibility_timeout: int = Field(default=3600, gt=0)
+    debug_pause_before_commit: float = Field(
+        default=0,
+        ge=0,
+        description="fault injection (crash tests): sleep between the WARC fsync and the DB commit",
+    )
+
+    # link-rot watch (worker.recheck, worker.fallbacks) and sources that resist capture
+    recheck_healthy_days: float = Field(default=7, gt=0, description="re-check healthy sources")
+    recheck_failing_days: float = Field(default=1, gt=0, description="re-check failing sources")
+    recheck_every_minutes: float = Field(
+        default=15, gt=0, description="how often beat looks for due re-checks"
+    )
+    recheck_batch: int = Field(default=200, ge=1, description="re-checks queued per beat tick")
+    drift_threshold: float = Field(
+        default=90.0, ge=0, le=100, description="text similarity (0-100) below which it changed"
+    )
+    wayback_available_url: str = "https://archive.org/wayback/available"
+    wayback_cdx_url: str = "https://web.archive.org/cdx/search/cdx"
+    memento_timemap_url: str = "https://timetravel.mementoweb.org/timemap/link/"
+    fallback_lookup: bool = Field(
+        default=True, description="look up copies in other archives for failing sources"
+    )
+    save_page_now: bool = Field(
+        default=False, description="submit failing sources to the Wayback Machine's Save Page Now"
+    )
+    save_page_now_url: str = "https://web.archive.org/save/"
+    private_domains: list[str] = Field(
+        default_factory=list,
+        description="never sent to another archive (Save Page Now); subdomains included",
+    )
+    cookie_profiles: Path | None = Field(
+        default=None, description="dir of Netscape cookies.txt login profiles named <domain>.txt"
+    )
+    screenshots: bool = Field(default=False, description="PNG of each page (needs chromium)")
+    chromium_path: Path = Field(default=Path("/usr/bin/chromium"))
+
+    # chain of custody (worker.custody, worker.timestamps)
+    tsa_url: str | None = Field(
+        default=None, description="RFC 3161 timestamp authority; unset = no timestamps"
+    )
+    tsa_ca_file: Path | None = Field(
+        default=None, description="CA (PEM) that `verify` requires the TSA certificate to chain to"
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

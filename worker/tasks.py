@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -9,7 +10,7 @@ from celery import Task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
-from worker import pipeline, report
+from worker import jobs, pipeline, recheck, report
 from worker.celery_app import app
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings
@@ -50,6 +51,42 @@ def finalize_run(_results: list[Any] | None, run_id: str) -> dict[str, Any]:
     runtime = get_runtime(_settings())
     summary = report.finalize(runtime, run_id)
     return {"run_id": run_id, **summary}
+
+
+@app.task(name="sourcevault.recheck_due", ignore_result=True, autoretry_for=(OperationalError,))
+def recheck_due() -> dict[str, Any]:
+    # Beat's periodic tick: queue one re-check per due source (worker.recheck decides which).
+    runtime = get_runtime(_settings())
+    urls = recheck.queue_due(runtime, lambda health_id: recheck_one.delay(health_id))
+    return {"queued": len(urls)}
+
+
+@app.task(
+    name="sourcevault.recheck",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=8,
+)
+def recheck_one(health_id: int) -> dict[str, Any]:
+    runtime = get_runtime(_settings())
+    result = recheck.recheck_by_id(runtime, health_id)
+    return {"health_id": health_id, "status": result.status if result else None}
+
+
+@app.task(name="sourcevault.sweep", ignore_result=True, autoretry_for=(OperationalError,))
+def sweep() -> dict[str, Any]:
+    # Beat's safety net: a capture killed by the hard time limit fails its chord, so its
+    # run would never be finalized. Fail abandoned jobs, then finalize finished runs.
+    settings = _settings()
+    runtime = get_runtime(settings)
+    stale = dt.timedelta(seconds=settings.visibility_timeout + settings.task_time_limit)
+    with runtime.sessions() as session:
+        abandoned = jobs.abandon_stale(session, stale_after=stale)
+        run_ids = jobs.unfinalized_runs(session)
+    for run_id in run_ids:
+        report.finalize(runtime, run_id)
+    return {"abandoned": abandoned, "finalized": run_ids}
 
 
 @worker_process_shutdown.connect

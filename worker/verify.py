@@ -6,8 +6,8 @@ because one source cited by two incidents is checked against each incident's own
 
 from __future__ import annotations
 
-from schemas import Evidence, Problem, ProblemCode, RedirectHop
-from worker.classify import classify
+from schemas import Evidence, ProbeResult, Problem, ProblemCode, RedirectHop
+from worker.classify import Probed, classify_with_rule
 from worker.extract import ExtractedPage, ExtractionFailure
 from worker.fetch import FetchResult
 from worker.fetch_errors import TooLarge
@@ -15,8 +15,14 @@ from worker.fetch_errors import TooLarge
 EXCERPT_CHARS = 500
 
 
-def evidence_for(result: FetchResult, page: ExtractedPage | ExtractionFailure | None) -> Evidence:
-    status, reason = classify(result, page)
+def evidence_for(
+    result: FetchResult,
+    page: ExtractedPage | ExtractionFailure | None,
+    *,
+    probe: ProbeResult | None = None,
+) -> Evidence:
+    """`probe`: the host's soft-404 sibling probe (worker.soft404), compared with this page."""
+    status, reason, rule = classify_with_rule(result, Probed(page, probe))
     final = result.final
     problems: list[Problem] = []
     if result.error is not None:
@@ -39,6 +45,8 @@ def evidence_for(result: FetchResult, page: ExtractedPage | ExtractionFailure | 
         status=status,
         reason=reason,
         error_kind=result.error.kind if result.error is not None else None,
+        rule=rule,
+        probe=probe,
         http_status=final.status if final is not None else None,
         final_url=final.url if final is not None else None,
         redirects=[

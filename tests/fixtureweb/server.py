@@ -64,6 +64,17 @@ class LoggedRequest(NamedTuple):
     headers: tuple[tuple[str, str], ...]
 
 
+class RequestSpan(NamedTuple):
+    """When the fixture web answered one (non-CONNECT) request: time.monotonic() when the
+    request was read and when its response was fully sent. For overlap checks, never for
+    durations."""
+
+    host: str
+    path: str
+    started: float
+    finished: float
+
+
 @dataclass(frozen=True)
 class Request:
     """A parsed request as handed to route handlers."""
@@ -204,6 +215,8 @@ class FixtureWeb:
         self._https_only: set[str] = set()
         self._latency: dict[str, float] = {}
         self._log: list[LoggedRequest] = []
+        self._spans: list[RequestSpan] = []
+        self._answering: dict[int, tuple[Request, float]] = {}  # handler thread -> request, start
         self._sockets: set[socket.socket] = set()
         self._stop = threading.Event()
         self._server: _TCPServer | None = None
@@ -345,6 +358,7 @@ class FixtureWeb:
                 dict(self._latency),
             )
             self._log.clear()
+            self._spans.clear()
         try:
             yield self
         finally:
@@ -369,6 +383,15 @@ class FixtureWeb:
     def clear_requests(self) -> None:
         with self._lock:
             self._log.clear()
+            self._spans.clear()
+
+    def spans(self, host: str | None = None) -> list[RequestSpan]:
+        """When each answered request (CONNECTs aside) was being served, oldest start first."""
+        with self._lock:
+            spans = list(self._spans)
+        if host is not None:
+            spans = [s for s in spans if s.host == _norm_host(host)]
+        return sorted(spans, key=lambda s: s.started)
 
     def hits(self, host: str | None = None, path_prefix: str | None = None) -> list[LoggedRequest]:
         """Logged non-CONNECT requests, filtered by host and/or path prefix."""
@@ -482,9 +505,12 @@ class FixtureWeb:
             if req is None:
                 self._send(sock, conn, None, text("bad request target\n", 400, close=True))
                 return
-            resp = self._dispatch(req)
-            if not self._send(sock, conn, req, resp):
-                return
+            try:
+                resp = self._dispatch(req)
+                if not self._send(sock, conn, req, resp):
+                    return
+            finally:
+                self._log_finished()
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return  # e.g. MUST_CLOSE for HTTP/1.0 or "Connection: close"
             conn.start_next_cycle()
@@ -597,8 +623,19 @@ class FixtureWeb:
         with self._lock:
             self._log.append(entry)
 
+    def _log_finished(self) -> None:
+        """Record the span of this handler thread's request, now that it is answered."""
+        finished = time.monotonic()
+        with self._lock:
+            open_ = self._answering.pop(threading.get_ident(), None)
+            if open_ is not None:
+                req, started = open_
+                self._spans.append(RequestSpan(req.host, req.target, started, finished))
+
     def _dispatch(self, req: Request) -> Response:
         self._log_request(LoggedRequest(req.method, req.host, req.target, req.headers))
+        with self._lock:
+            self._answering[threading.get_ident()] = (req, time.monotonic())
         with self._lock:
             known = req.host in self._hosts
             how = self._unreachable.get(req.host)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Evidence, Source, SourceStatus
@@ -39,8 +40,11 @@ def _digest() -> Digest:
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    # database_url (tests/pg.py) runs every test on SQLite and on PostgreSQL
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 def _job_ids(sessions: sessionmaker[Session]) -> dict[str, int]:
@@ -131,7 +135,7 @@ def test_one_capture_row_per_job(sessions: sessionmaker[Session]) -> None:
         s.add(row())
         s.commit()
         s.add(row())
-        with pytest.raises(Exception, match="UNIQUE"):
+        with pytest.raises(IntegrityError, match=r"(?i)unique"):
             s.commit()
 
 
@@ -163,3 +167,25 @@ def test_committed_end_is_the_furthest_committed_record(sessions: sessionmaker[S
         )
         s.commit()
         assert jobs.committed_end(s, "f.warc.gz") == 99
+
+
+def test_abandoned_claims_fail_and_their_run_becomes_finalizable(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        jobs.create_run(s, "d-1", _digest())
+    job_id = _job_ids(sessions)["https://a.example/x"]
+    with sessions() as s:
+        jobs.claim_job(s, job_id, "killed-by-hard-limit", stale_after=STALE)
+        assert jobs.unfinalized_runs(s) == []  # a job is still in progress
+        assert jobs.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 0  # too recent
+        s.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id == job_id)
+            .values(claimed_at=jobs.utcnow() - dt.timedelta(hours=3))
+        )
+        s.commit()
+        assert jobs.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 1
+        assert jobs.unfinalized_runs(s) == ["d-1"]
+        jobs.mark_run(s, "d-1", jobs.RunState.DONE)
+        assert jobs.unfinalized_runs(s) == []
