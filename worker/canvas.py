@@ -65,4 +65,23 @@ def enqueue_run(session: Session, run_id: str, *, kind: Kind = Kind.BULK, editor
     assert run is not None
     run.celery_id = result.id
     session.commit()
+    _stop_tracking(result)
     return str(result.id)
+
+
+def _stop_tracking(result: AsyncResult) -> None:
+    """Nobody waits on these results (the database is the source of truth).
+
+    Sending a chord registers its header results with the backend's pub/sub consumer;
+    unless dropped now they stay subscribed for the life of the process and try to
+    unsubscribe from a broker that may be gone at interpreter exit. Celery has no public
+    call for "forget every pending result", so this reads the backend's own table.
+    """
+    backend = result.backend
+    pending = getattr(backend, "_pending_results", None)
+    if pending is None:  # a backend without pub/sub tracking
+        return
+    concrete = pending[0]
+    for waiters in list(concrete.values()):
+        for tracked in list(waiters.values()):
+            backend.remove_pending_result(tracked)

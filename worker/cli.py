@@ -277,7 +277,14 @@ def worker(
     queues: Annotated[
         str, typer.Option("--queues", "-Q", help="consumed in this order (worker.queues)")
     ] = "interactive,default,capture",
-    pool: Annotated[str, typer.Option("--pool")] = "threads",
+    pool: Annotated[
+        str,
+        typer.Option(
+            "--pool",
+            help="threads (one process, one WARC file) or prefork; only prefork enforces "
+            "Celery's hard time limit, threads rely on the fetcher's wall-clock deadline",
+        ),
+    ] = "threads",
     data_dir: DataDirOpt = None,
     broker_url: BrokerOpt = None,
 ) -> None:
