@@ -255,8 +255,9 @@ def classify_url(url: str, *, canonical: str | None = None) -> tuple[SourceStatu
     if invalid:
         return SourceStatus.INVALID, invalid
     canonical = canonical if canonical is not None else canonicalize(url)
-    try:  # the fetcher's own parser must accept it too (e.g. "https://[::1];" it does not)
-        httpx.URL(canonical)
+    try:  # the fetcher's own parser must accept it too (e.g. "https://[::1];" it does not),
+        # and decode its host back from IDNA (a label with no bidi direction fails there)
+        _ = httpx.URL(canonical).host
     except (httpx.InvalidURL, ValueError) as exc:
         return SourceStatus.INVALID, f"URL cannot be parsed: {exc}"
     private = _not_public_reason(canonical)
