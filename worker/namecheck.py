@@ -29,6 +29,7 @@ or no page text: a missing text is "could not check", not "absent").
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -183,7 +184,7 @@ def check_names(names: list[str], text: str | None, *, title: str | None = None)
             names=names,
             matches=[NameMatch(name=n, found=False) for n in names],
         )
-    page = _PageIndex(f"{title}\n\n{text}" if title else text)
+    page = _page_index(f"{title}\n\n{text}" if title else text)
     matches = [_match_person(name, page) for name in names]
     found = [m.name for m in matches if m.found]
     if len(found) == len(names):
@@ -194,6 +195,12 @@ def check_names(names: list[str], text: str | None, *, title: str | None = None)
         verdict = NamesVerdict.ABSENT
     logger.debug("names %s: %s found of %d", verdict, len(found), len(names))
     return NamesCheck(verdict=verdict, names=names, found=found, matches=matches)
+
+
+@functools.lru_cache(maxsize=64)
+def _page_index(text: str) -> _PageIndex:
+    """One index per page text: a source cited by several incidents is indexed once."""
+    return _PageIndex(text)
 
 
 def _match_person(name: str, page: _PageIndex) -> NameMatch:

@@ -374,6 +374,11 @@ def write_report_files(report: Report, out_dir: Path) -> dict[str, Path]:
     return written
 
 
+def report_dir(settings: Settings, run_id: str) -> Path:
+    """Where finalize writes a run's report (and `verify` checks it)."""
+    return settings.data_dir / "reports" / run_id
+
+
 def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
     """Chord body: build the report from the database, write it, mark the run done."""
     settings = runtime.settings
@@ -381,7 +386,7 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
         report = build_report(
             session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
         )
-        files = write_report_files(report, settings.data_dir / "reports" / run_id)
+        files = write_report_files(report, report_dir(settings, run_id))
         _seal_custody(session, settings, run_id, files)
         mark_run(session, run_id, RunState.DONE)
     return {"sources": len(report.sources), "captured": report.digest.counts["captured"]}

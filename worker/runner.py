@@ -21,7 +21,7 @@ from worker.celery_app import configure
 from worker.db import RunState, make_engine, make_session_factory
 from worker.embedded import embedded_broker, in_process_worker
 from worker.queues import Kind
-from worker.report import ReplayUrl, build_report, finalize
+from worker.report import ReplayUrl, build_report, finalize, report_dir
 from worker.runtime import Runtime, get_runtime
 from worker.settings import Settings
 
@@ -97,11 +97,19 @@ def run_digest(
         with runtime.sessions() as session:
             enqueue_run(session, run_id)
         wait_for_run(runtime, run_id, on_progress=on_progress, timeout=timeout)
+    return RunOutcome(run_id, finalized_report(runtime, run_id))
+
+
+def finalized_report(runtime: Runtime, run_id: str) -> Report:
+    """The report `finalize` wrote (and the custody log sealed), not a second build."""
+    settings = runtime.settings
+    written = report_dir(settings, run_id) / "report.json"
+    if written.exists():
+        return Report.model_validate_json(written.read_text("utf-8"))
     with runtime.sessions() as session:
-        report = build_report(
+        return build_report(
             session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
         )
-    return RunOutcome(run_id, report)
 
 
 def wait_for_run(

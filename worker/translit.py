@@ -16,6 +16,7 @@ A skeleton is lossy on purpose; it is only ever compared with another skeleton.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -72,8 +73,11 @@ def cyrillic_to_latin(text: str) -> str:
     return text.lower().translate(_CYR_TABLE)
 
 
+@functools.lru_cache(maxsize=65536)
 def skeleton(word: str) -> str:
-    """The folded a-z form of one word, Cyrillic or Latin, for fuzzy comparison."""
+    """The folded a-z form of one word, Cyrillic or Latin, for fuzzy comparison.
+
+    Cached: a page's words repeat, and a report checks each page once per citation."""
     s = cyrillic_to_latin(word).translate(_LATIN_PRE)
     s = unicodedata.normalize("NFKD", s)
     s = _NON_AZ.sub("", s)
