@@ -15,6 +15,7 @@ so a failure never leaves half a capture in a WARC file that stays open.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
-from worker import custody_events, jobs, resist, soft404
+from worker import custody_events, jobs, resist, screenshot, soft404
 from worker.content import binary_problem, charset_from_headers, decode_body
-from worker.db import CaptureRow, EvidenceRow
+from worker.db import CaptureRow, EvidenceRow, ScreenshotRow
 from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
 from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.runtime import Runtime
@@ -102,8 +103,10 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
             evidence.problems.append(capped)
         resist.after_verify(prepared, evidence)  # a login page despite the profile
-        # 6 archive
-        capture = _archive(runtime, result, page, evidence)
+        # 6 archive (+ a PNG of the archived HTML when screenshots are on: worker.screenshot)
+        png = screenshot.for_capture(settings, result, page)
+        views: list[ScreenshotRow] = []
+        capture = _archive(runtime, result, page, evidence, png=png, views=views)
         # 7 commit (the WARC bytes are on disk before the row that points at them)
         runtime.writer.sync()
         if settings.debug_pause_before_commit:  # fault injection for the crash tests only
@@ -121,7 +124,7 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
                 attempt_id,
                 capture=capture,
                 evidence=evidence,
-                extra_rows=custody_rows,
+                extra_rows=screenshot.view_rows(custody_rows, views, url),
             )
             capture_id = capture.id if capture is not None else None
         return Outcome(job_id, evidence.status, capture_id)
@@ -168,7 +171,12 @@ def _archive(
     result: FetchResult,
     page: ExtractedPage | ExtractionFailure | None,
     evidence: Evidence,
+    *,
+    png: bytes | None = None,
+    views: list[ScreenshotRow] | None = None,
 ) -> CaptureRow | None:
+    """Write one capture's records in one batch; a `png` becomes a `urn:view:` resource
+    record, and its ScreenshotRow is appended to `views` (committed by the caller)."""
     final = result.final
     if final is None:
         return None
@@ -195,12 +203,33 @@ def _archive(
             payload=_metadata_payload(final, page, evidence),
             content_type="application/json",
         )
+        end_offset = meta.offset + meta.length
+        if png is not None and views is not None:
+            view = batch.write_metadata(
+                screenshot.view_uri(final.url),
+                refers_to=response.record_id,
+                payload=png,
+                content_type="image/png",
+                record_type="resource",
+            )
+            views.append(
+                ScreenshotRow(
+                    canonical_url=final.url,  # the caller sets the job's canonical URL
+                    uri=screenshot.view_uri(final.url),
+                    warc_file=view.warc_file,
+                    offset=view.offset,
+                    end_offset=view.offset + view.length,
+                    record_id=view.record_id,
+                    sha256=hashlib.sha256(png).hexdigest(),
+                )
+            )
+            end_offset = view.offset + view.length  # the capture spans its view too
     return CaptureRow(
         url=final.url,
         warc_file=response.warc_file,
         offset=response.offset,
         length=response.length,
-        end_offset=meta.offset + meta.length,
+        end_offset=end_offset,
         record_id=response.record_id,
         sha256=final.body_sha256,
         payload_length=final.body_length,
