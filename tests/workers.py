@@ -142,16 +142,10 @@ class WorkerProcess:
             os.killpg(self.proc.pid, sig)  # start_new_session: pgid == pid
 
 
-def start_worker(
-    env: Mapping[str, str],
-    *,
-    log_path: Path,
-    pool: str = "threads",
-    concurrency: int = 2,
-    queues: str = "interactive,default,capture",
-    ready_timeout: float = 30.0,
+def spawn_worker(
+    env: Mapping[str, str], *, log_path: Path, pool: str, concurrency: int, queues: str
 ) -> WorkerProcess:
-    """Start `sourcevault worker` and wait until its consumer is ready."""
+    """`sourcevault worker` in its own session (so its whole group can be killed)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -170,7 +164,20 @@ def start_worker(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    worker = WorkerProcess(proc, log_path)
+    return WorkerProcess(proc, log_path)
+
+
+def start_worker(
+    env: Mapping[str, str],
+    *,
+    log_path: Path,
+    pool: str = "threads",
+    concurrency: int = 2,
+    queues: str = "interactive,default,capture",
+    ready_timeout: float = 30.0,
+) -> WorkerProcess:
+    """Start `sourcevault worker` and wait until its consumer is ready."""
+    worker = spawn_worker(env, log_path=log_path, pool=pool, concurrency=concurrency, queues=queues)
     try:
         worker.wait_ready(ready_timeout)
     except BaseException:
@@ -234,25 +241,15 @@ def running_workers(
     workers: list[WorkerProcess] = []
     try:
         for i in range(count):
-            log_path = log_dir / f"w{i}.log"
-            with open(log_path, "ab") as log:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "worker.cli",
-                        "worker",
-                        f"--pool={pool}",
-                        f"--concurrency={concurrency}",
-                        f"--queues={queues}",
-                    ],
-                    env=dict(env),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+            workers.append(
+                spawn_worker(
+                    env,
+                    log_path=log_dir / f"w{i}.log",
+                    pool=pool,
+                    concurrency=concurrency,
+                    queues=queues,
                 )
-            workers.append(WorkerProcess(proc, log_path))
+            )
         for w in workers:
             w.wait_ready(ready_timeout)
         yield workers

@@ -2,11 +2,14 @@
 
     1 claim      jobs.claim_job: compare-and-swap; a finished job returns its outcome
     2 egress     egress.EgressPolicy (direct connections only; a proxy owns egress)
-    3 fetch      fetch.fetch_with_retries: streamed, raw body spooled, sha256 while reading
+    3 fetch      fetch.fetch_with_retries: streamed, raw body spooled, sha256 while reading;
+                 resist.prepare first (Telegram preview URL, login-profile cookies)
     4 extract    content.decode_body (capped) + extract.extract (text, title, dates…)
-    5 verify     verify.evidence_for: classify + facts → schemas.Evidence
+    5 verify     soft404 sibling probe, then verify.evidence_for: classify + facts → Evidence
     6 archive    one writer batch: request/response (or revisit) per hop + metadata record
-    7 commit     fsync the WARC, then capture + evidence + job done in one transaction
+                 (+ a screenshot resource record when enabled)
+    7 commit     fsync the WARC, then capture + evidence + custody entries + job done in
+                 one transaction
 
 Records of one capture are written in one locked batch, after the fetch and extraction,
 so a failure never leaves half a capture in a WARC file that stays open.

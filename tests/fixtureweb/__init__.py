@@ -47,6 +47,7 @@ __all__ = [
     "gzip_bomb",
     "html",
     "redirect",
+    "route_through",
     "start_fixture_web",
     "text",
 ]
@@ -92,8 +93,17 @@ def fixture_web(fixture_web_session: FixtureWeb) -> Iterator[FixtureWeb]:
 def fixture_web_env(fixture_web: FixtureWeb, monkeypatch: pytest.MonkeyPatch) -> FixtureWeb:
     """``fixture_web`` plus HTTP(S)_PROXY / SSL_CERT_FILE set in ``os.environ`` for the test,
     so code that honours the standard variables goes through it unchanged."""
-    for key, value in fixture_web.env().items():
-        monkeypatch.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(key, raising=False)
+    route_through(monkeypatch, fixture_web)
     return fixture_web
+
+
+def route_through(mp: pytest.MonkeyPatch, fw: FixtureWeb, *, embedded: bool = False) -> None:
+    """Send every request through ``fw``: its proxy and CA in the standard variables, and no
+    NO_PROXY/ALL_PROXY left over from the caller's environment. ``embedded`` also unsets
+    SOURCEVAULT_BROKER_URL, so `run` uses the embedded default."""
+    for key, value in fw.env().items():
+        mp.setenv(key, value)
+    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        mp.delenv(key, raising=False)
+    if embedded:
+        mp.delenv("SOURCEVAULT_BROKER_URL", raising=False)

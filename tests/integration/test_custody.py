@@ -21,7 +21,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests.custody_tsa import local_tsa
-from tests.fixtureweb import FixtureWeb
+from tests.fixtureweb import FixtureWeb, route_through
 from worker import custody
 from worker.cli import app
 from worker.db import CaptureJob, CaptureRow, CustodyEntry, CustodyTimestamp
@@ -67,10 +67,7 @@ def custody_run(
     fixture_web_session: FixtureWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CustodyRun]:
     mp = pytest.MonkeyPatch()
-    for key, value in fixture_web_session.env().items():
-        mp.setenv(key, value)
-    for key in ("no_proxy", "ALL_PROXY", "all_proxy", "SOURCEVAULT_BROKER_URL"):
-        mp.delenv(key, raising=False)
+    route_through(mp, fixture_web_session, embedded=True)
     mp.setenv("NO_PROXY", "127.0.0.1")  # the local TSA is reached directly, never proxied
     try:
         with local_tsa(tmp_path_factory.mktemp("tsa")) as (tsa_url, ca, conf):

@@ -48,7 +48,7 @@ import psutil
 import pytest
 
 from archive.warc_reader import ArchivedRecord, check_file, read_record
-from tests.fixtureweb import FixtureWeb, start_fixture_web
+from tests.fixtureweb import FixtureWeb, route_through, start_fixture_web
 from tests.fixtureweb.fault_pages import BAD_TLS_HOST, HEALTHY_PATH, install_fault_pages
 from tests.integration.fault_capture import MIB, Captured, capture, fault_settings
 from worker.egress import EgressPolicy, PinnedTransport
@@ -76,10 +76,7 @@ def hostile_web() -> Iterator[FixtureWeb]:
 @pytest.fixture(scope="module")
 def runtime(hostile_web: FixtureWeb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     mp = pytest.MonkeyPatch()
-    for key, value in hostile_web.env().items():
-        mp.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        mp.delenv(key, raising=False)
+    route_through(mp, hostile_web)
     rt = build_runtime(fault_settings(tmp_path_factory.mktemp("faults")))
     try:
         yield rt

@@ -36,7 +36,7 @@ from archive.replay import (
 )
 from archive.warc_writer import WarcWriter
 from schemas import SourceStatus
-from tests.fixtureweb import FixtureWeb
+from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, Page
 from tests.servers import free_port
 from worker.cite import resolve_citation
@@ -88,10 +88,7 @@ def archive(
     fixture_web_session: FixtureWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Archive]:
     mp = pytest.MonkeyPatch()
-    for key, value in fixture_web_session.env().items():
-        mp.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "SOURCEVAULT_BROKER_URL"):
-        mp.delenv(key, raising=False)
+    route_through(mp, fixture_web_session, embedded=True)
     port = free_port()
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("replay-data"),

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from archive.warc_reader import check_file
 from schemas import Report, SourceStatus
-from tests.fixtureweb import FixtureWeb
+from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
 from worker import pipeline
 from worker.db import CaptureJob, CaptureRow
@@ -33,10 +33,7 @@ def september_run(
     fixture_web_session: FixtureWeb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, RunOutcome]]:
     mp = pytest.MonkeyPatch()
-    for key, value in fixture_web_session.env().items():
-        mp.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "SOURCEVAULT_BROKER_URL"):
-        mp.delenv(key, raising=False)
+    route_through(mp, fixture_web_session, embedded=True)
     fixture_web_session.clear_requests()
     settings = load_settings(data_dir=tmp_path_factory.mktemp("data"), concurrency=4)
     digest = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)

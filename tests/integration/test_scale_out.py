@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from archive.cdxj import read_index
 from archive.warc_reader import check_file
-from tests.fixtureweb import FixtureWeb
+from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
 from tests.pg import PgCluster
 from tests.servers import redis_server
@@ -161,10 +161,7 @@ def test_the_embedded_run_works_on_postgresql_too(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for key, value in fixture_web_session.env().items():
-        monkeypatch.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "SOURCEVAULT_BROKER_URL"):
-        monkeypatch.delenv(key, raising=False)
+    route_through(monkeypatch, fixture_web_session, embedded=True)
     settings = load_settings(
         data_dir=tmp_path / "data",
         database_url=pg_cluster.create_database("embedded"),

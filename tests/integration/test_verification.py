@@ -32,7 +32,7 @@ from schemas import (
     SourceStatus,
     Verdict,
 )
-from tests.fixtureweb import FixtureWeb, start_fixture_web
+from tests.fixtureweb import FixtureWeb, route_through, start_fixture_web
 from tests.fixtureweb.verification_pages import CASES, Case, install_verification
 from worker import jobs, netcheck, pipeline
 from worker.db import CaptureJob, EvidenceRow
@@ -106,10 +106,7 @@ class Judged:
 def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Judged]:
     web = install_verification(start_fixture_web(None))
     mp = pytest.MonkeyPatch()
-    for key, value in web.env().items():
-        mp.setenv(key, value)
-    for key in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        mp.delenv(key, raising=False)
+    route_through(mp, web)
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("verification"),
         retries=1,  # one retry: 429 → Retry-After → 200 is judged ok, 5xx twice unreachable
