@@ -179,7 +179,8 @@ def _write_all(report: Report, out_dir: Path) -> dict[str, Path]:
 
 def _print_summary(report: Report) -> None:
     counts = report.digest.counts
-    table = Table("status", "sources", title=f"{report.digest.id}: sources")
+    console.print(f"digest [bold]{report.digest.id}[/]")
+    table = Table("status", "sources")
     for key in sorted(k for k in counts if k.startswith("status_")):
         table.add_row(key.removeprefix("status_"), str(counts[key]))
     console.print(table)
