@@ -382,10 +382,16 @@ def health_report(
     *,
     evidence: Evidence | None = None,
     captured_at: dt.datetime | None = None,
+    never_rechecked: bool = False,
 ) -> SourceHealth | None:
     """The health a report shows. Before any re-check, the first capture alone decides:
-    a failing source is `suspect` at once."""
-    health = session.scalar(select(SourceHealthRow).where(SourceHealthRow.canonical_url == url))
+    a failing source is `suspect` at once. `never_rechecked`: the caller already knows the
+    source has no health row (a report looks them up for all its sources in one query)."""
+    health = (
+        None
+        if never_rechecked
+        else session.scalar(select(SourceHealthRow).where(SourceHealthRow.canonical_url == url))
+    )
     if health is None:
         if evidence is None or evidence.status not in HEALTHY | FAILING | INCONCLUSIVE:
             return None

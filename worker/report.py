@@ -25,6 +25,7 @@ from schemas import (
     Digest,
     DigestSummary,
     Evidence,
+    Footnote,
     Incident,
     IncidentReport,
     NamesCheck,
@@ -99,8 +100,10 @@ def build_report(
     source_by_url = {s.canonical_url: s for s in sources}
     evidence_by_url = {url: ev for url, (_j, ev, _c) in by_url.items()}
     rule = rule or DateRule()
+    footnotes = {f.number: f for f in digest.footnotes}  # once, not once per incident
     incidents = [
-        _incident_report(i, digest, source_by_url, evidence_by_url, rule) for i in digest.incidents
+        _incident_report(i, footnotes, source_by_url, evidence_by_url, rule)
+        for i in digest.incidents
     ]
     # link-rot watch: health + history, other archives' copies, screenshots, attachments
     report_linkrot.enrich(session, run_id, sources, incidents, evidence_by_url)
@@ -183,13 +186,12 @@ def _source_report(
 
 def _incident_report(
     incident: Incident,
-    digest: Digest,
+    footnotes: dict[int, Footnote],
     sources: dict[str, SourceReport],
     evidence: dict[str, Evidence | None],
     rule: DateRule,
 ) -> IncidentReport:
     citations: list[Citation] = []
-    footnotes = {f.number: f for f in digest.footnotes}
     for number in incident.footnotes:
         footnote = footnotes.get(number)
         for fu in footnote.urls if footnote else []:
