@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.db import CaptureJob, CustodyEntry, CustodySeal, CustodyTimestamp
@@ -514,15 +514,6 @@ def parse_jsonl(data: bytes) -> dict[str, list[dict[str, Any]]]:
             raise ValueError(f"custody/log.jsonl line {n}: not JSON ({exc})") from exc
         chains.setdefault(str(entry.get("chain")), []).append(entry)
     return chains
-
-
-def count_entries(session: Session, run_id: str) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(CustodyEntry).where(CustodyEntry.run_id == run_id)
-        )
-        or 0
-    )
 
 
 def iter_public(rows: Iterable[CustodyEntry]) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import charset_normalizer
@@ -111,6 +111,24 @@ class ExtractedPage:
     charset_source: str = ""
     h1: str | None = None
     """The first <h1> outside site chrome: soft-404 templates put "Страница не найдена" here."""
+
+
+class _PageFacts(TypedDict):
+    """What ExtractedPage and ExtractionFailure share."""
+
+    title: str | None
+    author: str | None
+    language: str | None
+    published: dt.date | None
+    date_source: str
+    date_candidates: list[DateSignal]
+    sitename: str | None
+    description: str | None
+    charset: str
+    charset_source: str
+    html_title: str | None
+    has_login_form: bool
+    h1: str | None
 
 
 @dataclass
@@ -656,26 +674,8 @@ def extract(
 
     title = _clean(meta.title) or html_title
     language = _language(text or lead_source, tree)
-    if body_failure is not None:
-        return ExtractionFailure(
-            reason=body_failure,
-            title=title,
-            text=text or None,
-            author=_clean(meta.author),
-            language=language,
-            published=published,
-            date_source=date_source,
-            date_candidates=candidates,
-            sitename=_clean(meta.sitename),
-            description=_clean(meta.description),
-            html_title=html_title,
-            has_login_form=has_login,
-            charset=codec,
-            charset_source=how,
-            h1=h1,
-        )
-    return ExtractedPage(
-        text=text,
+    # the facts both outcomes carry: a body failure keeps every one of them
+    facts = _PageFacts(
         title=title,
         author=_clean(meta.author),
         language=language,
@@ -688,9 +688,11 @@ def extract(
         charset_source=how,
         html_title=html_title,
         has_login_form=has_login,
-        excerpt=_excerpt(text, options.excerpt_chars),
         h1=h1,
     )
+    if body_failure is not None:
+        return ExtractionFailure(reason=body_failure, text=text or None, **facts)
+    return ExtractedPage(text=text, excerpt=_excerpt(text, options.excerpt_chars), **facts)
 
 
 def _first_h1(tree: HtmlElement) -> str | None:
