@@ -11,13 +11,23 @@ into the existing index under an exclusive file lock, via a temp file and `os.re
 so pywb always reads a complete, sorted index.
 
 Captures in a still-open file are replayable too: after every write the writer indexes
-just the records it wrote (`index_range`) into `indexes/live.cdxj`, whose lines name the
+just the records it wrote (`index_range`) into the live index, whose lines name the
 `.open` file (pywb resolves names by prefix only, so it reads the `.open` file as is).
-pywb reads every `*.cdxj` in the indexes dir, so it sees them at once. When the file
-closes (or is recovered), `append_index` merges the final file's lines into `index.cdxj`,
-then drops its `.open` lines from `live.cdxj`; between the rename and that merge (a few
-milliseconds) pywb cannot find that file's records. Temp files end in `.tmp`, never
-`.cdxj`, so pywb never reads a half-written one.
+The live index is two sorted files, so a write never rewrites every live line (a file
+rotates after ~20,000 captures; rewriting them all per write is quadratic):
+
+    live-recent.cdxj   small: each write merges its lines into this one only
+    live.cdxj          big: once the small file holds more than `recent_limit` lines
+                       (~sqrt of the big file's), it is merged in and the small emptied
+
+So a write rewrites O(sqrt n) lines amortized. Between those two replaces a line sits in
+both files (pywb shows it twice for a moment, never zero times). pywb reads every
+`*.cdxj` in the indexes dir, so it sees new lines at once; the set of file names never
+changes (`ensure_index_files`). When the file closes (or is recovered), `append_index`
+merges the final file's lines into `index.cdxj`, then drops its `.open` lines from both
+live files; between the rename and that merge (a few milliseconds) pywb cannot find
+that file's records. Temp files end in `.tmp`, never `.cdxj`, so pywb never reads a
+half-written one.
 """
 
 from __future__ import annotations
@@ -28,9 +38,10 @@ import heapq
 import io
 import json
 import logging
+import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +49,9 @@ from typing import Any
 __all__ = [
     "INDEX_NAME",
     "LIVE_INDEX_NAME",
+    "LIVE_INDEX_NAMES",
+    "RECENT_INDEX_NAME",
+    "RECENT_MIN_LINES",
     "CdxjLine",
     "add_live_lines",
     "append_index",
@@ -46,13 +60,17 @@ __all__ = [
     "index_lines",
     "index_range",
     "live_index_path",
+    "live_index_paths",
     "parse_line",
     "read_index",
+    "read_live_index",
+    "recent_limit",
 ]
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.cdxj"
+LOCK_NAME = INDEX_NAME + ".lock"
 
 
 @dataclass(frozen=True)
@@ -108,7 +126,7 @@ def read_index(indexes_dir: str | Path) -> list[CdxjLine]:
 @contextlib.contextmanager
 def _locked(indexes_dir: Path) -> Iterator[None]:
     # A separate lock file: the index itself is replaced, so locking it would not hold.
-    with open(indexes_dir / (INDEX_NAME + ".lock"), "a+b") as lock:
+    with open(indexes_dir / LOCK_NAME, "a+b") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -153,15 +171,40 @@ def append_index(indexes_dir: str | Path, warc_path: str | Path) -> int:
 
 
 LIVE_INDEX_NAME = "live.cdxj"
+RECENT_INDEX_NAME = "live-recent.cdxj"
+LIVE_INDEX_NAMES = (LIVE_INDEX_NAME, RECENT_INDEX_NAME)
+RECENT_MIN_LINES = 64
 
 
 def live_index_path(indexes_dir: str | Path) -> Path:
-    """The live index: lines of records in still-open WARC files, naming the `.open` file."""
+    """The big live index file. Live lines are in both `live_index_paths`: read those."""
     return Path(indexes_dir) / LIVE_INDEX_NAME
 
 
+def live_index_paths(indexes_dir: str | Path) -> tuple[Path, Path]:
+    """The live index (lines of records in still-open WARC files, naming the `.open`
+    file): the big file and the small recent one."""
+    indexes_dir = Path(indexes_dir)
+    return indexes_dir / LIVE_INDEX_NAME, indexes_dir / RECENT_INDEX_NAME
+
+
+def read_live_index(indexes_dir: str | Path) -> list[CdxjLine]:
+    """Every live line, from both live files, in sorted order."""
+    files = [_read_lines(path) for path in live_index_paths(indexes_dir)]
+    return [parse_line(line) for line in heapq.merge(*files)]
+
+
+def recent_limit(live_lines: int) -> int:
+    """How many lines the small live file may hold when the big one holds `live_lines`.
+
+    ~sqrt(n): a write rewrites at most that many small-file lines, and the big file
+    (n lines) is rewritten once every ~sqrt(n) lines added: O(sqrt n) lines a write.
+    """
+    return max(RECENT_MIN_LINES, math.isqrt(live_lines))
+
+
 def ensure_index_files(indexes_dir: str | Path) -> None:
-    """Create empty `index.cdxj` and `live.cdxj` if missing.
+    """Create empty `index.cdxj`, both live files and the lock file if missing.
 
     pywb caches the list of index files per directory by its stat (whole seconds), so a
     file created in the same second as its last listing stays unseen: the file list
@@ -169,7 +212,7 @@ def ensure_index_files(indexes_dir: str | Path) -> None:
     """
     indexes_dir = Path(indexes_dir)
     indexes_dir.mkdir(parents=True, exist_ok=True)
-    for name in (INDEX_NAME, LIVE_INDEX_NAME):
+    for name in (INDEX_NAME, *LIVE_INDEX_NAMES, LOCK_NAME):
         (indexes_dir / name).touch(exist_ok=True)
 
 
@@ -189,20 +232,35 @@ def index_range(path: str | Path, start: int, *, filename: str) -> list[str]:
     return sorted(line + "\n" for line in out.getvalue().splitlines() if line.strip())
 
 
-def add_live_lines(indexes_dir: str | Path, lines: list[str]) -> None:
-    """Merge sorted `lines` (of records in an open file) into the live index."""
+def add_live_lines(indexes_dir: str | Path, lines: list[str]) -> int:
+    """Merge `lines` (of records in an open file) into the live index.
+
+    Returns how many lines were rewritten (the cost the two-file layout keeps small).
+    """
     if not lines:
-        return
+        return 0
     indexes_dir = Path(indexes_dir)
     indexes_dir.mkdir(parents=True, exist_ok=True)
+    big, recent = live_index_paths(indexes_dir)
     with _locked(indexes_dir):
-        _rewrite(live_index_path(indexes_dir), lambda old: heapq.merge(old, sorted(lines)))
+        if not (big.exists() and recent.exists()):
+            # a writer without replay: create both at once, so the name set changes once
+            for path in (big, recent):
+                path.touch(exist_ok=True)
+        merged = list(_dedup(heapq.merge(_read_lines(recent), sorted(lines))))
+        if len(merged) <= recent_limit(_estimate_lines(big, merged)):
+            return _replace(recent, merged)
+        # Big file first, then empty the small one: in between (or after a crash there)
+        # a line is listed twice, never missing; the file's close drops it from both.
+        written = _replace(big, _dedup(heapq.merge(_read_lines(big), merged)))
+        log.debug("merged %d recent live lines into %s (%d lines)", len(merged), big, written)
+        return written + _replace(recent, [])
 
 
 def drop_live_lines(indexes_dir: str | Path, open_name: str) -> None:
     """Forget the live lines of `open_name` (a `.open` file that recovery deleted)."""
     indexes_dir = Path(indexes_dir)
-    if not live_index_path(indexes_dir).exists():
+    if not any(path.exists() for path in live_index_paths(indexes_dir)):
         return
     with _locked(indexes_dir):
         _drop_live_lines(indexes_dir, open_name)
@@ -210,25 +268,45 @@ def drop_live_lines(indexes_dir: str | Path, open_name: str) -> None:
 
 def _drop_live_lines(indexes_dir: Path, open_name: str) -> None:
     # Called with the index lock held, after the final file's lines are in index.cdxj.
-    target = live_index_path(indexes_dir)
-    if not target.exists():
-        return
-    _rewrite(target, lambda old: (ln for ln in old if parse_line(ln).filename != open_name))
+    for target in live_index_paths(indexes_dir):
+        if not target.exists():
+            continue
+        old = _read_lines(target)
+        kept = [ln for ln in old if parse_line(ln).filename != open_name]
+        if len(kept) != len(old):
+            _replace(target, kept)
 
 
-def _rewrite(target: Path, transform: Callable[[Iterable[str]], Iterable[str]]) -> None:
+def _read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [ln for ln in path.read_text(encoding="utf-8").splitlines(True) if ln.strip()]
+
+
+def _estimate_lines(path: Path, sample: list[str]) -> int:
+    # Lines in `path` from its size and the sample's mean line length: no count is kept
+    # anywhere (writers in several processes share the dir), and counting means reading.
+    sample_bytes = sum(len(ln.encode("utf-8")) for ln in sample)
+    if not sample_bytes or not path.exists():
+        return 0
+    return path.stat().st_size * len(sample) // sample_bytes
+
+
+def _replace(target: Path, lines: Iterable[str]) -> int:
+    """Write `lines` to `target` via a temp file and `os.replace`; return their count."""
     # Not fsynced: the live index is derived, and rebuilt in full when its file closes.
+    lines = list(lines)  # the live files are small enough to hold: one write, not n
     fd, tmp = tempfile.mkstemp(prefix=".live-", suffix=".cdxj.tmp", dir=target.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; pywb may run as another user
-        old_lines = target.read_text(encoding="utf-8").splitlines(True) if target.exists() else []
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(_dedup(transform(ln for ln in old_lines if ln.strip())))
+            out.write("".join(lines))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return len(lines)
 
 
 def _fsync_dir(path: Path) -> None:

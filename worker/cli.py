@@ -291,11 +291,15 @@ def worker(
 ) -> None:
     """Run a Celery worker against the configured broker."""
     settings = _settings(data_dir=data_dir, broker_url=broker_url, concurrency=concurrency)
-    if not settings.broker_url:
+    broker = settings.broker_url
+    if not broker:
         raise _fail("worker needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
+    if pool == "prefork" and settings.extract_processes is None:
+        # prefork is already a process per task: a pool of extractors in each is waste
+        settings = settings.model_copy(update={"extract_processes": 0})
     from worker.celery_app import configure
 
-    celery = configure(settings, settings.broker_url)
+    celery = configure(settings, broker)
     celery.worker_main(
         [
             "worker",

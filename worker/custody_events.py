@@ -134,7 +134,7 @@ def record_capture(
         "via_proxy": any(ex.peer_ip is None for ex in result.exchanges) and bool(result.exchanges),
         "software": custody.software_versions(),
     }
-    custody.append(session, key, "fetched", fetched, clock=clock, sealed=sealed)
+    events = [custody.Event("fetched", fetched, sealed)]
     if capture is not None:
         stored = {
             "warc_file": capture.warc_file,
@@ -146,7 +146,7 @@ def record_capture(
             "revisit_of": capture.revisit_of,
             "target_uri": capture.url,
         }
-        custody.append(session, key, "stored", stored, clock=clock)
+        events.append(custody.Event("stored", stored))
     if page is not None:
         text = page.text or ""
         extracted = {
@@ -159,8 +159,9 @@ def record_capture(
             "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "text_length": len(text),
         }
-        custody.append(session, key, "extracted", extracted, clock=clock)
-    custody.append(session, key, "verified", _verdict(evidence), clock=clock)
+        events.append(custody.Event("extracted", extracted))
+    events.append(custody.Event("verified", _verdict(evidence)))
+    custody.append_many(session, key, events, clock=clock)
 
 
 def capture_rows(

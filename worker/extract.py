@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,7 +42,7 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import charset_normalizer
-import dateparser
+from dateparser.date import DateDataParser
 from dateutil import parser as dateutil_parser
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
@@ -456,6 +457,20 @@ def _url_signal(url: str) -> DateSignal | None:
     return None
 
 
+_parsers = threading.local()
+
+
+def _date_parser() -> DateDataParser:
+    # dateparser.parse() builds a parser (and loads its locales) on every call: ~3 ms of a
+    # ~15 ms extraction. One per thread, since we do not rely on it being thread-safe.
+    parser: DateDataParser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = DateDataParser(
+            languages=["ru", "kk", "en"], settings={"REQUIRE_PARTS": ["day", "month", "year"]}
+        )
+    return parser
+
+
 def _text_signal(lead: str, fallback_year: int | None) -> DateSignal | None:
     """The first date written in the lead, in Russian, Kazakh or English."""
     hits: list[tuple[int, re.Match[str]]] = []
@@ -475,11 +490,7 @@ def _text_signal(lead: str, fallback_year: int | None) -> DateSignal | None:
             except ValueError:
                 found = None
         else:
-            parsed = dateparser.parse(
-                f"{day} {month} {year}",
-                languages=["ru", "kk", "en"],
-                settings={"REQUIRE_PARTS": ["day", "month", "year"]},
-            )
+            parsed = _date_parser().get_date_data(f"{day} {month} {year}").date_obj
             found = parsed.date() if parsed is not None else None
         if found is not None:
             return DateSignal(found, "text:lead", _CONFIDENCE["text"], match.group(0))

@@ -30,7 +30,7 @@ from schemas import Evidence, Problem, ProblemCode
 from worker import custody_events, jobs, resist, screenshot, soft404
 from worker.content import binary_problem, charset_from_headers, decode_body
 from worker.db import CaptureRow, EvidenceRow, ScreenshotRow
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.runtime import Runtime
 from worker.verify import evidence_for
@@ -94,13 +94,13 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
     )
     try:
         # 4 extract
-        page, capped = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
+        page, capped = _extract(runtime, result)
         # 5 verify (an `ok`-looking page is compared with a random sibling path: soft-404)
         probe = soft404.probe_for(
             runtime,
             result,
             page,
-            lambda r: _extract(r, settings.max_html_bytes, settings.max_decompression_ratio)[0],
+            lambda r: _extract(runtime, r)[0],
         )
         evidence = evidence_for(result, page, probe=probe)
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
@@ -136,9 +136,14 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
 
 
 def _extract(
-    result: FetchResult, max_html_bytes: int, max_ratio: int
+    runtime: Runtime, result: FetchResult
 ) -> tuple[ExtractedPage | ExtractionFailure | None, Problem | None]:
-    """The extracted page, and a `truncated` problem when decoding capped the body."""
+    """The extracted page, and a `truncated` problem when decoding capped the body.
+
+    Decoding stays in this thread (zlib and brotli release the GIL); the HTML goes to
+    `runtime.extractor`, by default a process per core (worker.extract_pool)."""
+    max_html_bytes = runtime.settings.max_html_bytes
+    max_ratio = runtime.settings.max_decompression_ratio
     final = result.final
     if final is None or not 200 <= final.status < 300:
         return None, None
@@ -160,7 +165,7 @@ def _extract(
     if binary is not None:  # never hand a bomb's zeros or an image to the HTML parser
         reason = f"{binary} (served as {content_type or 'no type'})"
         return ExtractionFailure(reason=reason), capped
-    page = extract(
+    page = runtime.extractor.extract(
         body.data,
         url=final.url,
         charset=charset_from_headers(final.response_headers),

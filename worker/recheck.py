@@ -281,7 +281,7 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
         cookies=prepared.cookies,
     )
     try:
-        page, capped = _extract(result, settings.max_html_bytes, settings.max_decompression_ratio)
+        page, capped = _extract(runtime, result)
         evidence = evidence_for(result, page)
         if capped is not None:
             evidence.problems.append(capped)

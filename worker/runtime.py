@@ -23,6 +23,7 @@ from worker import jobs
 from worker.custody import host_pseudonym
 from worker.db import make_engine, make_session_factory
 from worker.egress import EgressPolicy
+from worker.extract_pool import Extractor, InlineExtractor, build_extractor
 from worker.gates import build_gate
 from worker.http_client import build_client, build_egress_policy
 from worker.politeness import Gate
@@ -44,8 +45,10 @@ class Runtime:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     gate: Gate | None = None  # per-host concurrency and delay (worker.gates: Redis or local)
     probe_cache: ProbeCache = field(default_factory=ProbeCache)  # soft-404 probe, per host
+    extractor: Extractor = field(default_factory=InlineExtractor)  # processes: extract_pool
 
     def close(self) -> None:
+        self.extractor.close()
         self.writer.close()
         self.client.close()
         self.engine.dispose()
@@ -74,6 +77,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         policy=policy,
         collection=collection,
         gate=build_gate(settings),  # shared in Redis on a deployment, per process embedded
+        extractor=build_extractor(settings.extract_processes),
     )
 
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # archiving and the queue
     warc_max_size: int = Field(default=256 * 1024 * 1024, gt=0, description="rotate WARC files")
     concurrency: int = Field(default=8, ge=1, description="capture tasks in flight per worker")
+    extract_processes: int | None = Field(
+        default=None,
+        ge=0,
+        description="extraction processes beside the capture threads (worker.extract_pool); "
+        "default one per core, 0 extracts in the capture thread (prefork workers do)",
+    )
     task_soft_time_limit: int = Field(default=240, gt=0)
     task_time_limit: int = Field(default=300, gt=0)
     visibility_timeout: int = Field(default=3600, gt=0)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from archive.cdxj import read_index
+from archive.cdxj import read_index, read_live_index
 from archive.records import HttpExchange, sha256_hex
 from archive.replay import (
     PywbProcess,
@@ -224,7 +224,7 @@ def test_citation_opens_the_copy_closest_to_the_incident(archive: Archive) -> No
 
 def test_a_capture_in_an_open_file_replays_at_once_and_after_close(archive: Archive) -> None:
     """A deployment's worker keeps its WARC file open for hours: its captures must
-    replay as they land (live.cdxj), and still after the file closes (index.cdxj)."""
+    replay as they land (the live files), and still after the file closes (index.cdxj)."""
     settings = archive.settings
     writer = WarcWriter(settings.archive_dir, prefix="live-test", max_size=1 << 30)
     body = "<html><body><p>Свежая запись, файл ещё открыт</p></body></html>".encode()
@@ -251,15 +251,11 @@ def test_a_capture_in_an_open_file_replays_at_once_and_after_close(archive: Arch
     assert "Свежая запись" in _replayed_text(archive, url, fetched_at)
     writer.close()
     assert not (settings.archive_dir / (resp.warc_file + ".open")).exists()
-    assert all(".open" not in ln for ln in read_index_file(settings.indexes_dir / "live.cdxj"))
+    assert all(not ln.filename.endswith(".open") for ln in read_live_index(settings.indexes_dir))
     assert {ln.filename for ln in read_index(settings.indexes_dir) if ln.url == url} == {
         resp.warc_file
     }
     assert "Свежая запись" in _replayed_text(archive, url, fetched_at)
-
-
-def read_index_file(path: Path) -> list[str]:
-    return [ln for ln in path.read_text("utf-8").splitlines() if ln.strip()]
 
 
 # -- WACZ ------------------------------------------------------------------------------

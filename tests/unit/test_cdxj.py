@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from archive.cdxj import INDEX_NAME, append_index, index_lines, parse_line, read_index
+from archive.cdxj import (
+    INDEX_NAME,
+    LIVE_INDEX_NAMES,
+    append_index,
+    index_lines,
+    parse_line,
+    read_index,
+)
 from archive.collection import Collection
 from archive.records import HttpExchange, sha256_hex, text_uri
 from archive.warc_reader import read_record
@@ -108,13 +115,12 @@ def test_append_index_merges_sorted_and_is_idempotent(coll: Collection) -> None:
     assert {parse_line(t).filename for t in text} == {first[0].name, second[0].name}
     append_index(coll.indexes_dir, second[0])  # a retried close/recovery
     assert index.read_text("utf-8").splitlines() == text
-    # no temp files left; live.cdxj held the open files' lines, now dropped
-    assert sorted(p.name for p in coll.indexes_dir.iterdir()) == [
-        INDEX_NAME,
-        INDEX_NAME + ".lock",
-        "live.cdxj",
-    ]
-    assert (coll.indexes_dir / "live.cdxj").read_text("utf-8") == ""
+    # no temp files left; the live files held the open files' lines, now dropped
+    assert sorted(p.name for p in coll.indexes_dir.iterdir()) == sorted(
+        [INDEX_NAME, INDEX_NAME + ".lock", *LIVE_INDEX_NAMES]
+    )
+    for name in LIVE_INDEX_NAMES:
+        assert (coll.indexes_dir / name).read_text("utf-8") == ""
 
 
 def test_concurrent_appends_lose_nothing(coll: Collection) -> None:

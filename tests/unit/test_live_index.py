@@ -9,10 +9,13 @@ import pytest
 from archive.cdxj import (
     INDEX_NAME,
     LIVE_INDEX_NAME,
+    LIVE_INDEX_NAMES,
+    RECENT_INDEX_NAME,
     ensure_index_files,
     index_range,
     parse_line,
     read_index,
+    read_live_index,
 )
 from archive.collection import Collection
 from archive.records import text_uri
@@ -27,10 +30,7 @@ def coll(tmp_path: Path) -> Collection:
 
 
 def live(coll: Collection) -> list[dict[str, str]]:
-    path = coll.indexes_dir / LIVE_INDEX_NAME
-    if not path.exists():
-        return []
-    lines = [parse_line(ln) for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+    lines = read_live_index(coll.indexes_dir)  # both live files
     # pages only: the extracted-text records (urn:text:…) are indexed too, under their urn
     return [
         {"url": ln.url, "filename": ln.filename, "offset": str(ln.offset)}
@@ -109,7 +109,9 @@ def test_recovery_drops_the_dead_writers_live_lines(coll: Collection) -> None:
     name = str(pairs[0][3])
     # what the dead writer's live indexing would have left behind
     lines = index_range(coll.archive_dir / (name + ".open"), 0, filename=name + ".open")
-    (coll.indexes_dir / LIVE_INDEX_NAME).write_text("".join(lines))
+    # some already merged into the big live file, some still in the recent one
+    (coll.indexes_dir / LIVE_INDEX_NAME).write_text("".join(lines[::2]))
+    (coll.indexes_dir / RECENT_INDEX_NAME).write_text("".join(lines[1::2]))
     assert live(coll)
     committed = int(pairs[0][2])
     recover_open_files(coll.archive_dir, keep=lambda n: committed)
@@ -127,7 +129,7 @@ def test_recovery_that_deletes_the_file_drops_its_live_lines(coll: Collection) -
     assert live(coll) == []
 
 
-def test_ensure_index_files_creates_both_empty(coll: Collection) -> None:
+def test_ensure_index_files_creates_all_empty(coll: Collection) -> None:
     ensure_index_files(coll.indexes_dir)
-    assert (coll.indexes_dir / INDEX_NAME).read_text() == ""
-    assert (coll.indexes_dir / LIVE_INDEX_NAME).read_text() == ""
+    for name in (INDEX_NAME, *LIVE_INDEX_NAMES):
+        assert (coll.indexes_dir / name).read_text() == ""

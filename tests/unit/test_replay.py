@@ -88,9 +88,10 @@ def test_process_starts_without_proxy_vars_and_stops(
     env = seen["env"]
     assert "HTTPS_PROXY" not in env and "no_proxy" not in env
     assert env["PYWB_CONFIG_FILE"] == str(settings.data_dir / "pywb" / "config.yaml")
-    # the collection and both index files exist before pywb lists them
+    # the collection and every index file exist before pywb lists them
     indexes = settings.indexes_dir
-    assert (indexes / "index.cdxj").exists() and (indexes / "live.cdxj").exists()
+    for name in ("index.cdxj", "live.cdxj", "live-recent.cdxj"):
+        assert (indexes / name).exists()
     assert pid is not None and proc.proc is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", trust_env=False, timeout=2)
