@@ -7,6 +7,7 @@ Each task's queue and priority come from the run's kind and its editor's backlog
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from celery import chord
 from celery.result import AsyncResult
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.db import CaptureJob, JobStatus, Run
+from worker.politeness import spread_by_host
 from worker.queues import Kind, callback_route, capture_queue, editor_backlog, run_priorities
 from worker.tasks import capture_source, finalize_run
 
@@ -30,13 +32,13 @@ def enqueue_run(session: Session, run_id: str, *, kind: Kind = Kind.BULK, editor
         raise KeyError(f"no run {run_id!r} to queue")
     run.kind, run.editor = kind.value, editor
     session.commit()  # recorded first: a concurrent enqueue by the editor counts these jobs
-    job_ids = list(
-        session.scalars(
-            select(CaptureJob.id)
-            .where(CaptureJob.run_id == run_id, CaptureJob.status != JobStatus.SKIPPED)
-            .order_by(CaptureJob.id)
-        )
-    )
+    jobs = session.execute(
+        select(CaptureJob.id, CaptureJob.canonical_url)
+        .where(CaptureJob.run_id == run_id, CaptureJob.status != JobStatus.SKIPPED)
+        .order_by(CaptureJob.id)
+    ).all()
+    # hosts interleaved, so the slots keep every host busy within its politeness delay
+    job_ids = [job.id for job in spread_by_host(jobs, lambda job: _host(job.canonical_url))]
     queue = capture_queue(kind)
     callback_queue, callback_priority = callback_route(kind)
     backlog = editor_backlog(session, editor, kind, exclude_run=run_id)
@@ -67,6 +69,10 @@ def enqueue_run(session: Session, run_id: str, *, kind: Kind = Kind.BULK, editor
     session.commit()
     _stop_tracking(result)
     return str(result.id)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
 
 
 def _stop_tracking(result: AsyncResult) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -132,19 +132,25 @@ def claim_job(
         if job.status in (JobStatus.DONE, JobStatus.SKIPPED):
             return Claim(ClaimOutcome.ALREADY_DONE, job)
         return Claim(ClaimOutcome.BUSY, job)
-    # an attempt still open now was taken over: its delivery died (the attempt log says so)
+    assert job is not None
+    # Core statements, not unit-of-work objects: this runs once per source, inside the
+    # SQLite write lock (worker.runtime), and the ORM's bookkeeping was most of its cost.
+    # An attempt still open now was taken over: its delivery died (the attempt log says so).
     session.execute(
         update(Attempt)
         .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
         .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
     )
-    attempt = Attempt(job_id=job_id, task_id=task_id, started_at=now)
-    session.add(attempt)
-    run = session.get(Run, job.run_id) if job else None
-    if run is not None and run.state == RunState.QUEUED:
-        run.state = RunState.RUNNING
+    attempt_id = session.scalar(
+        insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
+    )
+    session.execute(
+        update(Run)
+        .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
+        .values(state=RunState.RUNNING)
+    )
     session.commit()
-    return Claim(ClaimOutcome.CLAIMED, job, attempt.id)
+    return Claim(ClaimOutcome.CLAIMED, job, attempt_id)
 
 
 def finish_job(
@@ -160,21 +166,27 @@ def finish_job(
 
     `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
     """
-    job = session.get(CaptureJob, job_id)
-    assert job is not None
     if capture is not None:
         capture.job_id = job_id
         session.add(capture)
-    existing = session.scalar(select(EvidenceRow).where(EvidenceRow.job_id == job_id))
+    # Core statements for the rest (see claim_job): evidence replaced if a retry left one
     data = evidence.model_dump(mode="json")
-    if existing is None:
-        session.add(EvidenceRow(job_id=job_id, status=evidence.status, data=data))
-    else:
-        existing.status = evidence.status
-        existing.data = data
-    job.status = JobStatus.DONE
-    job.finished_at = utcnow()
-    job.last_error = None
+    replaced = session.execute(
+        update(EvidenceRow)
+        .where(EvidenceRow.job_id == job_id)
+        .values(status=evidence.status, data=data)
+    )
+    if replaced.rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(
+            insert(EvidenceRow).values(job_id=job_id, status=evidence.status, data=data)
+        )
+    done = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(status=JobStatus.DONE, finished_at=utcnow(), last_error=None)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValueError(f"capture job {job_id} does not exist")
     _close_attempt(session, attempt_id, "done", evidence.status)
     if extra_rows is not None:
         session.flush()  # the capture row gets its id first
@@ -197,11 +209,11 @@ def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) 
 def _close_attempt(session: Session, attempt_id: int | None, outcome: str, detail: str) -> None:
     if attempt_id is None:
         return
-    attempt = session.get(Attempt, attempt_id)
-    if attempt is not None:
-        attempt.finished_at = utcnow()
-        attempt.outcome = outcome
-        attempt.detail = detail[:2000]
+    session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id)
+        .values(finished_at=utcnow(), outcome=outcome, detail=detail[:2000])
+    )
 
 
 def existing_capture(session: Session, job_id: int) -> CaptureRow | None:

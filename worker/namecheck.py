@@ -37,9 +37,16 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from schemas.evidence import NameMatch, NamesCheck, NamesVerdict
-from worker.translit import skeleton, tokens
+from worker.translit import skeleton, word_spans, words
 
-__all__ = ["FUZZY_MIN", "GIVEN_NAMES", "TAILS", "check_names", "name_parts"]
+__all__ = [
+    "FUZZY_MIN",
+    "GIVEN_NAMES",
+    "TAILS",
+    "check_names",
+    "check_names_args",
+    "name_parts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,9 @@ _KK_TAILS = ("ga", "ge", "ka", "ke", "na", "ne", "ni", "di", "ti", "n", "nin", "
              "men", "ben", "pen")  # fmt: skip
 TAILS: frozenset[str] = frozenset(_RU_TAILS + _KK_TAILS)
 # Feminine surnames in -a (Торегожина, Лесбаева) decline by replacing the -a.
+_TAILS_BY_LENGTH: tuple[tuple[int, frozenset[str]], ...] = tuple(
+    (n, frozenset(t for t in TAILS if len(t) == n)) for n in sorted({len(t) for t in TAILS})
+)
 _FEM_TAILS = frozenset({"oi", "ou", "oiu", "u", "e", "i"})
 
 # Common given names (Kazakh, Russian) in digest spelling; folded to skeletons below.
@@ -100,9 +110,9 @@ class _PageIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = tokens(text)
+        self.words = words(text)
         self.by_skel: dict[str, list[int]] = {}
-        for i, (word, _s, _e) in enumerate(self.tokens):
+        for i, word in enumerate(self.words):
             sk = skeleton(word)
             if len(sk) >= 2:
                 self.by_skel.setdefault(sk, []).append(i)
@@ -111,9 +121,15 @@ class _PageIndex:
         self.cand_of: list[tuple[str, str]] = []
         for sk in self.by_skel:
             self._add(sk, sk, "")
-            for tail in TAILS:
-                if sk.endswith(tail) and len(sk) - len(tail) >= _MIN_STEM:
-                    self._add(sk[: -len(tail)], sk, tail)
+            for size, tails in _TAILS_BY_LENGTH:  # one set lookup per length, not per tail
+                tail = sk[-size:]
+                if tail in tails and len(sk) - size >= _MIN_STEM:
+                    self._add(sk[:-size], sk, tail)
+
+    @functools.cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        # only pages where a name is found need them: computed then, in the same order
+        return word_spans(self.text)
 
     def _add(self, cand: str, sk: str, tail: str) -> None:
         self.cands.append(cand)
@@ -197,6 +213,12 @@ def check_names(names: list[str], text: str | None, *, title: str | None = None)
     return NamesCheck(verdict=verdict, names=names, found=found, matches=matches)
 
 
+def check_names_args(args: tuple[list[str], str | None, str | None]) -> NamesCheck:
+    """check_names of one (names, text, title): the form a process pool maps over."""
+    names, text, title = args
+    return check_names(names, text, title=title)
+
+
 @functools.lru_cache(maxsize=64)
 def _page_index(text: str) -> _PageIndex:
     """One index per page text: a source cited by several incidents is indexed once."""
@@ -216,14 +238,14 @@ def _match_person(name: str, page: _PageIndex) -> NameMatch:
         if not deciding:
             return NameMatch(name=name, found=False)
     anchor, cluster = _best_mention(hits, deciding)
-    tok = page.tokens
-    start = min(tok[h.token][1] for h in cluster)
-    end = max(tok[h.token][2] for h in cluster)
+    spans = page.spans
+    start = min(spans[h.token][0] for h in cluster)
+    end = max(spans[h.token][1] for h in cluster)
     score = sum(max(h.score for h in hits[i]) for i in deciding) / len(deciding)
     return NameMatch(
         name=name,
         found=True,
-        matched=page.text[start:end] if end - start <= 80 else tok[anchor.token][0],
+        matched=page.text[start:end] if end - start <= 80 else page.words[anchor.token],
         passage=_passage(page.text, start, end),
         score=round(score / 100.0, 3),
     )

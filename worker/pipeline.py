@@ -55,7 +55,7 @@ class Outcome:
 def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | None) -> Outcome:
     settings = runtime.settings
     # 1 claim
-    with runtime.sessions() as session:
+    with runtime.writing() as session:
         claim = jobs.claim_job(
             session, job_id, task_id, stale_after=dt.timedelta(seconds=settings.task_time_limit)
         )
@@ -72,7 +72,7 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
         return _capture_claimed(runtime, job_id, attempt_id, url)
     except Exception as exc:  # record and report; the chord must still complete
         log.exception("capture of %s (job %d) failed", url, job_id)
-        with runtime.sessions() as session:
+        with runtime.writing() as session:
             jobs.fail_job(session, job_id, attempt_id, f"{type(exc).__name__}: {exc}")
         return Outcome(job_id, "failed")
 
@@ -120,7 +120,7 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
         custody_rows = custody_events.capture_rows(
             job_id, result, page, evidence, capture, clock=runtime.clock, attempt_id=attempt_id
         )
-        with runtime.sessions() as session:
+        with runtime.writing() as session:
             jobs.finish_job(
                 session,
                 job_id,

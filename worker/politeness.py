@@ -1,6 +1,6 @@
 """Per-host politeness: at most N requests in flight to one host, and a pause between them.
 
-A digest cites one news site dozens of times; eight capture threads firing at it at once
+A digest cites one news site dozens of times; two dozen capture threads firing at it at once
 look like an attack and get us blocked (`blocked`, 429). `HostGate.slot(host)` is held
 around every request (every redirect hop, every retry): it waits for one of the host's
 `per_host` slots, then for the host's next start time, which it pushes `delay` seconds
@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Gate", "HostGate"]
+__all__ = ["Gate", "HostGate", "spread_by_host"]
+
+T = TypeVar("T")
 
 
 class Gate(Protocol):
@@ -138,3 +140,21 @@ class HostGate:
         with self._lock:
             state = self._hosts.get(host.lower())
             return state.waiting if state is not None else 0
+
+
+def spread_by_host(items: Sequence[T], host_of: Callable[[T], str]) -> list[T]:
+    """`items` reordered round-robin over their hosts (first item of each host, then the
+    second of each…), keeping each host's own order.
+
+    A queue consumed in digest order sends runs of one site's URLs to every slot at
+    once: all but one wait out the host's delay while other hosts sit idle. Spread, the
+    slots work on different hosts and the busiest host starts at once.
+    """
+    by_host: dict[str, list[T]] = {}
+    for item in items:
+        by_host.setdefault(host_of(item).lower(), []).append(item)
+    groups = list(by_host.values())
+    spread: list[T] = []
+    for k in range(max(map(len, groups), default=0)):
+        spread.extend(group[k] for group in groups if k < len(group))
+    return spread

@@ -11,8 +11,9 @@ import datetime as dt
 import io
 import logging
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +42,7 @@ from worker import netcheck, report_linkrot
 from worker.datecheck import DateRule, check_date
 from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, RunState
 from worker.jobs import mark_run
-from worker.namecheck import check_names
+from worker.namecheck import check_names, check_names_args
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
@@ -67,7 +68,11 @@ def build_report(
     rule: DateRule | None = None,
     replay_url: ReplayUrl | None = None,
     now: dt.datetime | None = None,
+    map_fn: MapFn | None = None,
 ) -> Report:
+    """The run's report from the database. `map_fn` (default: in this thread) runs the
+    name checks, the report's one CPU-heavy part: `finalize` hands them to the worker's
+    extraction processes (worker.extract_pool)."""
     run = session.get(Run, run_id)
     if run is None:
         raise KeyError(f"no run {run_id!r}")
@@ -101,8 +106,9 @@ def build_report(
     evidence_by_url = {url: ev for url, (_j, ev, _c) in by_url.items()}
     rule = rule or DateRule()
     footnotes = {f.number: f for f in digest.footnotes}  # once, not once per incident
+    names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, map_fn)
     incidents = [
-        _incident_report(i, footnotes, source_by_url, evidence_by_url, rule)
+        _incident_report(i, footnotes, source_by_url, evidence_by_url, rule, names)
         for i in digest.incidents
     ]
     # link-rot watch: health + history, other archives' copies, screenshots, attachments
@@ -184,12 +190,41 @@ def _source_report(
     )
 
 
+MapFn = Callable[[Callable[[Any], NamesCheck], Sequence[Any]], list[NamesCheck]]
+NamesKey = tuple[tuple[str, ...], str]  # (the incident's people, canonical URL)
+
+
+def _names_checks(
+    digest: Digest,
+    footnotes: dict[int, Footnote],
+    sources: dict[str, SourceReport],
+    evidence: dict[str, Evidence | None],
+    map_fn: MapFn | None,
+) -> dict[NamesKey, NamesCheck]:
+    """Every (people, readable source) pair the incidents cite, checked once each."""
+    wanted: dict[NamesKey, tuple[list[str], str | None, str | None]] = {}
+    for incident in digest.incidents:
+        for number in incident.footnotes:
+            footnote = footnotes.get(number)
+            for fu in footnote.urls if footnote else []:
+                url = fu.canonical_url or ""
+                source, ev = sources.get(url), evidence.get(url)
+                if source is None or source.status is not SourceStatus.OK or ev is None:
+                    continue
+                key = (tuple(incident.people), url)
+                wanted.setdefault(key, (list(incident.people), ev.text, ev.title))
+    args = list(wanted.values())
+    results = map_fn(check_names_args, args) if map_fn else [check_names_args(a) for a in args]
+    return dict(zip(wanted, results, strict=True))
+
+
 def _incident_report(
     incident: Incident,
     footnotes: dict[int, Footnote],
     sources: dict[str, SourceReport],
     evidence: dict[str, Evidence | None],
     rule: DateRule,
+    names: dict[NamesKey, NamesCheck],
 ) -> IncidentReport:
     citations: list[Citation] = []
     for number in incident.footnotes:
@@ -205,7 +240,7 @@ def _incident_report(
                     canonical_url=fu.canonical_url,
                     status=status,
                     date_check=_date_check(incident, status, ev, rule),
-                    names_check=_names_check(incident, status, ev),
+                    names_check=_names_check(incident, status, ev, names, fu.canonical_url),
                 )
             )
     verdict, reasons = judge(incident, citations)
@@ -231,10 +266,17 @@ def _date_check(
     return check_date(incident.date, incident.dates_mentioned, ev.published, ev.date_source, rule)
 
 
-def _names_check(incident: Incident, status: SourceStatus, ev: Evidence | None) -> NamesCheck:
+def _names_check(
+    incident: Incident,
+    status: SourceStatus,
+    ev: Evidence | None,
+    names: dict[NamesKey, NamesCheck],
+    url: str | None,
+) -> NamesCheck:
     if status is not SourceStatus.OK or ev is None:
         return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=incident.people)
-    return check_names(incident.people, ev.text, title=ev.title)
+    found = names.get((tuple(incident.people), url or ""))
+    return found if found is not None else check_names(incident.people, ev.text, title=ev.title)
 
 
 def judge(incident: Incident, citations: list[Citation]) -> tuple[Verdict, list[str]]:
@@ -386,7 +428,10 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
     settings = runtime.settings
     with runtime.sessions() as session:
         report = build_report(
-            session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
+            session,
+            run_id,
+            replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
+            map_fn=runtime.extractor.map,
         )
         files = write_report_files(report, report_dir(settings, run_id))
         _seal_custody(session, settings, run_id, files)

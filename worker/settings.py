@@ -66,7 +66,9 @@ class Settings(BaseSettings):
 
     # archiving and the queue
     warc_max_size: int = Field(default=256 * 1024 * 1024, gt=0, description="rotate WARC files")
-    concurrency: int = Field(default=8, ge=1, description="capture tasks in flight per worker")
+    # Most of a capture is waiting on the network (and on per-host turns), and extraction
+    # runs in its own processes: 24 threads keep the fetch slots full on two cores.
+    concurrency: int = Field(default=24, ge=1, description="capture tasks in flight per worker")
     extract_processes: int | None = Field(
         default=None,
         ge=0,

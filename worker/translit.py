@@ -21,7 +21,7 @@ import logging
 import re
 import unicodedata
 
-__all__ = ["cyrillic_to_latin", "skeleton", "tokens"]
+__all__ = ["cyrillic_to_latin", "skeleton", "tokens", "word_spans", "words"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ def skeleton(word: str) -> str:
     s = _INITIAL_IE.sub("", s)
     s = _VOWEL_IE.sub("", s)
     return _DOUBLE.sub(r"\1", s)
+
+
+def words(text: str) -> list[str]:
+    """The words `tokens` would give, without their spans (a third of the cost)."""
+    return _TOKEN.findall(text)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each of `words(text)`, in the same order."""
+    return [m.span() for m in _TOKEN.finditer(text)]
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:

@@ -155,3 +155,27 @@ def test_settings_build_the_runtime_gate(tmp_path: Path) -> None:
     finally:
         runtime.close()
     assert (Settings().per_host_concurrency, Settings().per_host_delay) == (2, 0.5)
+
+
+def test_spread_by_host_interleaves_hosts_and_keeps_each_hosts_order() -> None:
+    from worker.politeness import spread_by_host
+
+    urls = [
+        "https://A.example/1",
+        "https://a.example/2",
+        "https://a.example/3",
+        "https://b.example/1",
+        "https://c.example/1",
+        "https://b.example/2",
+    ]
+    spread = spread_by_host(urls, lambda u: u.split("/")[2])
+    assert spread == [
+        "https://A.example/1",
+        "https://b.example/1",
+        "https://c.example/1",
+        "https://a.example/2",
+        "https://b.example/2",
+        "https://a.example/3",
+    ]
+    assert sorted(spread) == sorted(urls)  # nothing lost or doubled
+    assert spread_by_host([], str) == []
