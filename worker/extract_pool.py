@@ -88,6 +88,11 @@ class ProcessExtractor:
                 # here), and no fork of a process that is running threads
                 context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+                # start (and warm) every process now: Python 3.11 starts them one per
+                # submit, and a crash in a process it is still starting goes unnoticed
+                # until the pool's next event
+                for _ in range(self.processes):
+                    self._pool.submit(_warm)
             return self._pool, self._generation
 
     def _rebuild(self, broken_generation: int) -> None:
@@ -141,6 +146,15 @@ class ProcessExtractor:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm() -> None:
+    # imports and first-call caches (dateparser's locales, lxml) before the first page
+    extract(
+        b"<html><body><p>warm</p></body></html>",
+        url="http://warm.invalid/",
+        options=ExtractOptions(),
+    )
 
 
 def default_processes() -> int:
