@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "capture_events",
     "capture_rows",
     "record_capture",
     "record_queued",
@@ -104,23 +105,18 @@ def _hop(exchange: HttpExchange) -> tuple[dict[str, Any], dict[str, Any]]:
     return public, dict(conn.get("sealed") or {})
 
 
-def record_capture(
-    session: Session,
-    job_id: int,
+def capture_events(
     result: FetchResult,
     page: ExtractedPage | ExtractionFailure | None,
     evidence: Evidence,
     capture: CaptureRow | None,
     *,
-    clock: custody.Clock,
     attempt_id: int | None,
-) -> None:
-    """fetched, stored, extracted, verified: in finish_job's transaction."""
+) -> list[custody.Event]:
+    """fetched, stored, extracted, verified: built before the write transaction (they
+    need nothing from the database), so the write lock is held for the inserts only."""
     from worker.extract import ExtractionFailure
 
-    job = session.get(CaptureJob, job_id)
-    assert job is not None
-    key = custody.job_key(job)
     pairs = [_hop(ex) for ex in result.exchanges]  # empty when nothing answered
     hops = [public for public, _sealed in pairs]
     sealed_hops = [sealed for _public, sealed in pairs]
@@ -161,11 +157,18 @@ def record_capture(
         }
         events.append(custody.Event("extracted", extracted))
     events.append(custody.Event("verified", _verdict(evidence)))
+    return events
+
+
+def record_capture(
+    session: Session, key: custody.ChainKey, events: list[custody.Event], *, clock: custody.Clock
+) -> None:
+    """Append a capture's events to its source's chain, in finish_job's transaction."""
     custody.append_many(session, key, events, clock=clock)
 
 
 def capture_rows(
-    job_id: int,
+    key: custody.ChainKey,
     result: FetchResult,
     page: ExtractedPage | ExtractionFailure | None,
     evidence: Evidence,
@@ -174,12 +177,12 @@ def capture_rows(
     clock: custody.Clock,
     attempt_id: int | None,
 ) -> Callable[[Session], None]:
-    """The `extra_rows` hook for jobs.finish_job: record_capture in its transaction."""
+    """The `extra_rows` hook for jobs.finish_job: the events are built now, appended
+    (record_capture) in its transaction."""
+    events = capture_events(result, page, evidence, capture, attempt_id=attempt_id)
 
     def hook(session: Session) -> None:
-        record_capture(
-            session, job_id, result, page, evidence, capture, clock=clock, attempt_id=attempt_id
-        )
+        record_capture(session, key, events, clock=clock)
 
     return hook
 

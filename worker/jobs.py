@@ -136,11 +136,12 @@ def claim_job(
     # Core statements, not unit-of-work objects: this runs once per source, inside the
     # SQLite write lock (worker.runtime), and the ORM's bookkeeping was most of its cost.
     # An attempt still open now was taken over: its delivery died (the attempt log says so).
-    session.execute(
-        update(Attempt)
-        .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
-        .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
-    )
+    if job.attempts > 1:  # the first claim has no earlier attempt to close
+        session.execute(
+            update(Attempt)
+            .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
+            .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
+        )
     attempt_id = session.scalar(
         insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
     )

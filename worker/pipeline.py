@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
-from worker import custody_events, jobs, resist, screenshot, soft404
+from worker import custody, custody_events, jobs, resist, screenshot, soft404
 from worker.content import binary_problem, charset_from_headers, decode_body
 from worker.db import CaptureRow, EvidenceRow, ScreenshotRow
 from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions
@@ -67,9 +67,10 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
             raise JobBusy(f"job {job_id} is being captured by another delivery")
         assert claim.job is not None
         url = claim.job.canonical_url
+        chain = custody.job_key(claim.job)
         attempt_id = claim.attempt_id
     try:
-        return _capture_claimed(runtime, job_id, attempt_id, url)
+        return _capture_claimed(runtime, chain, attempt_id)
     except Exception as exc:  # record and report; the chord must still complete
         log.exception("capture of %s (job %d) failed", url, job_id)
         with runtime.writing() as session:
@@ -77,8 +78,10 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
         return Outcome(job_id, "failed")
 
 
-def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url: str) -> Outcome:
+def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int | None) -> Outcome:
     settings = runtime.settings
+    assert chain.job_id is not None and chain.canonical_url is not None
+    job_id, url = chain.job_id, chain.canonical_url
     # 2 egress + 3 fetch (the fetcher checks egress at every redirect hop)
     limits = FetchLimits.from_settings(settings)
     retry = RetryPolicy.from_settings(settings)
@@ -118,7 +121,7 @@ def _capture_claimed(runtime: Runtime, job_id: int, attempt_id: int | None, url:
             time.sleep(pause)
         # custody entries commit with the capture, or not at all (worker.custody_events)
         custody_rows = custody_events.capture_rows(
-            job_id, result, page, evidence, capture, clock=runtime.clock, attempt_id=attempt_id
+            chain, result, page, evidence, capture, clock=runtime.clock, attempt_id=attempt_id
         )
         with runtime.writing() as session:
             jobs.finish_job(
