@@ -48,6 +48,10 @@ class Extractor(Protocol):
         report's name checks: seconds of CPU for a few thousand sources)."""
         ...
 
+    def start(self) -> None:
+        """Get ready before the first page (no-op where there is nothing to start)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -64,6 +68,9 @@ class InlineExtractor:
 
     def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
         return [fn(item) for item in items]
+
+    def start(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -94,6 +101,11 @@ class ProcessExtractor:
                 for _ in range(self.processes):
                     self._pool.submit(_warm)
             return self._pool, self._generation
+
+    def start(self) -> None:
+        """Start the processes now (they take a second or two to import), not at the
+        first page: `run` calls this before it starts the broker."""
+        self._current()
 
     def _rebuild(self, broken_generation: int) -> None:
         with self._lock:

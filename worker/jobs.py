@@ -12,8 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -93,7 +96,12 @@ def next_run_id(session: Session, digest_id: str) -> str:
 
 
 def claim_job(
-    session: Session, job_id: int, task_id: str | None, *, stale_after: dt.timedelta
+    session: Session,
+    job_id: int,
+    task_id: str | None,
+    *,
+    stale_after: dt.timedelta,
+    mark_run_running: bool = True,
 ) -> Claim:
     """Compare-and-swap pending → in_progress, or take over a claim that is stale (older
     than `stale_after`) or held by this same Celery task id.
@@ -145,11 +153,12 @@ def claim_job(
     attempt_id = session.scalar(
         insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
     )
-    session.execute(
-        update(Run)
-        .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
-        .values(state=RunState.RUNNING)
-    )
+    if mark_run_running:  # the caller knows when an earlier claim already did
+        session.execute(
+            update(Run)
+            .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
+            .values(state=RunState.RUNNING)
+        )
     session.commit()
     return Claim(ClaimOutcome.CLAIMED, job, attempt_id)
 
@@ -172,15 +181,7 @@ def finish_job(
         session.add(capture)
     # Core statements for the rest (see claim_job): evidence replaced if a retry left one
     data = evidence.model_dump(mode="json")
-    replaced = session.execute(
-        update(EvidenceRow)
-        .where(EvidenceRow.job_id == job_id)
-        .values(status=evidence.status, data=data)
-    )
-    if replaced.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(
-            insert(EvidenceRow).values(job_id=job_id, status=evidence.status, data=data)
-        )
+    _upsert_evidence(session, job_id, evidence.status, data)
     done = session.execute(
         update(CaptureJob)
         .where(CaptureJob.id == job_id)
@@ -193,6 +194,26 @@ def finish_job(
         session.flush()  # the capture row gets its id first
         extra_rows(session)
     session.commit()
+
+
+def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str, Any]) -> None:
+    """One statement where the dialect has INSERT … ON CONFLICT (SQLite, PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = upsert(EvidenceRow).values(job_id=job_id, status=status, data=data)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[EvidenceRow.job_id],
+                set_={"status": statement.excluded.status, "data": statement.excluded.data},
+            )
+        )
+        return
+    replaced = session.execute(
+        update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(status=status, data=data)
+    )
+    if replaced.rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(insert(EvidenceRow).values(job_id=job_id, status=status, data=data))
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:

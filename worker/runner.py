@@ -28,6 +28,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.3
+EMBEDDED_POLL_SECONDS = 0.2
 # When every job is finished but the chord callback has not marked the run done for this
 # long (a header task failed for good, or the callback was lost), finalize here.
 FINALIZE_GRACE_SECONDS = 20.0
@@ -79,6 +80,10 @@ def _broker(settings: Settings) -> Iterator[None]:
         return
     with embedded_broker(settings.data_dir) as url:
         app = configure(settings, url)
+        # The worker stops only when its blocking BRPOP returns (kombu: one second by
+        # default); polling a private local Valkey more often costs nothing.
+        options = {**app.conf.broker_transport_options, "polling_interval": EMBEDDED_POLL_SECONDS}
+        app.conf.broker_transport_options = options
         with in_process_worker(app, concurrency=settings.concurrency):
             yield
 
@@ -92,6 +97,7 @@ def run_digest(
     timeout: float = 3600,
 ) -> RunOutcome:
     runtime = get_runtime(settings)
+    runtime.extractor.start()  # its processes import while the broker and worker start
     run_id = create_run(runtime.sessions, digest, source_name)
     with _broker(settings):
         with runtime.sessions() as session:
