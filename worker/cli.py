@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from schemas import Digest, Report
 from worker import jobs
 from worker.db import make_engine, make_session_factory
 from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
-from worker.report import ReplayUrl, build_report, render_csv, write_report_files
+from worker.report import ReplayUrl, build_report, render_csv, report_dir, write_report_files
 from worker.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -163,14 +164,25 @@ def run(
         except TimeoutError as exc:
             raise _fail(str(exc), 1) from exc
     out_dir = out or Path("reports") / outcome.run_id
-    files = _write_all(outcome.report, out_dir)
+    files = _write_all(outcome.report, out_dir, sealed=report_dir(settings, outcome.run_id))
     _print_summary(outcome.report)
     for path in files.values():
         console.print(f"wrote {path}")
 
 
-def _write_all(report: Report, out_dir: Path) -> dict[str, Path]:
-    files = write_report_files(report, out_dir)
+def _write_all(report: Report, out_dir: Path, *, sealed: Path | None = None) -> dict[str, Path]:
+    """report.json/csv copied byte for byte from `sealed` (what finalize wrote and the
+    custody log hashed), written afresh where there is none; report.html rendered."""
+    names = {"json": "report.json", "csv": "report.csv"}
+    if sealed is not None and all((sealed / name).is_file() for name in names.values()):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for kind, name in names.items():
+            if (out_dir / name).resolve() != (sealed / name).resolve():
+                shutil.copyfile(sealed / name, out_dir / name)
+            files[kind] = out_dir / name
+    else:
+        files = write_report_files(report, out_dir)
     html = out_dir / "report.html"
     html.write_text(render_html(report), encoding="utf-8")
     files["html"] = html

@@ -27,6 +27,7 @@ from schemas import (
     Footnote,
     FootnoteURL,
     Incident,
+    NamesVerdict,
     Report,
     Source,
     SourceStatus,
@@ -280,3 +281,21 @@ def test_nxdomain_is_dead_unless_the_network_is_down() -> None:
     # one source that answered proves the network works: the dead verdict stands
     answered = Evidence(status=SourceStatus.OK, reason="HTTP 200", http_status=200)
     assert not netcheck.network_unavailable([ev, answered])
+
+
+def test_name_checks_on_the_extraction_processes_match_the_in_thread_ones(judged: Judged) -> None:
+    # finalize hands the report's name checks to the worker's extraction processes; the
+    # verdicts, matches and passages must be exactly those of the in-thread path
+    from worker.extract_pool import ProcessExtractor
+
+    pool = ProcessExtractor(1)
+    try:
+        with judged.runtime.sessions() as session:
+            pooled = build_report(session, RUN_ID, map_fn=pool.map)
+    finally:
+        pool.close()
+    checked = [c for i in judged.report.incidents for c in i.citations]
+    assert any(c.names_check.verdict != NamesVerdict.NOT_CHECKED for c in checked)
+    for mine, theirs in zip(judged.report.incidents, pooled.incidents, strict=True):
+        assert [c.names_check for c in mine.citations] == [c.names_check for c in theirs.citations]
+        assert mine.verdict == theirs.verdict

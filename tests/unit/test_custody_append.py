@@ -1,0 +1,47 @@
+"""custody.append_many: one query for the chain's head, entries chained in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import custody
+from worker.db import CustodyEntry, make_engine, make_session_factory
+
+
+def _sessions(tmp_path: Path) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+
+
+def test_append_many_chains_after_the_existing_head(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    key = custody.ChainKey("run-1", 7, "https://example.org/a")
+    with sessions() as session:
+        first = custody.append(session, key, "fetched", {"n": 1})
+        more = custody.append_many(
+            session,
+            key,
+            [custody.Event("stored", {"n": 2}), custody.Event("verified", {"n": 3}, {"ip": "x"})],
+        )
+        session.commit()
+    assert [e.seq for e in [first, *more]] == [1, 2, 3]
+    assert more[0].prev_hash == first.hash and more[1].prev_hash == more[0].hash
+    assert more[1].sealed is not None and more[1].sealed["ip"] == "x"
+    with sessions() as session:
+        rows = list(session.scalars(select(CustodyEntry).order_by(CustodyEntry.seq)))
+        assert custody.check_rows(rows) is None  # hashes, links and seal commitments hold
+
+
+def test_an_unknown_event_adds_nothing(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    key = custody.ChainKey("run-1", 7, "https://example.org/a")
+    with sessions() as session:
+        with pytest.raises(ValueError, match="unknown custody event 'bogus'"):
+            custody.append_many(
+                session, key, [custody.Event("fetched", {}), custody.Event("bogus", {})]
+            )
+        session.commit()
+        assert session.scalar(select(CustodyEntry)) is None
