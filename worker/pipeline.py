@@ -1,10 +1,12 @@
 """capture_one: the whole life of one source in numbered steps, each a one-job module.
 
     1 claim      jobs.claim_job: compare-and-swap; a finished job returns its outcome
+                 (writes go through runtime.writing(): SQLite writers take turns)
     2 egress     egress.EgressPolicy (direct connections only; a proxy owns egress)
     3 fetch      fetch.fetch_with_retries: streamed, raw body spooled, sha256 while reading;
                  resist.prepare first (Telegram preview URL, login-profile cookies)
-    4 extract    content.decode_body (capped) + extract.extract (text, title, dates…)
+    4 extract    content.decode_body (capped) here, then extract.extract (text, title,
+                 dates…) on runtime.extractor: a process per core (worker.extract_pool)
     5 verify     soft404 sibling probe, then verify.evidence_for: classify + facts → Evidence
     6 archive    one writer batch: request/response (or revisit) per hop + metadata record
                  (+ a screenshot resource record when enabled)
