@@ -12,7 +12,9 @@ A process that dies mid-page (a C-level crash in lxml, the OOM killer) breaks th
 pool: the pool is rebuilt and the page tried once more in the new one, so the other
 pages that were in flight are not blamed; after a second crash the page is tried in a
 process of its own, and only a page that kills that one too becomes an
-`ExtractionFailure` naming the crash. `InlineExtractor` calls `extract` in the calling
+`ExtractionFailure` naming the crash. A page still running after `timeout` seconds (a
+parser loop on hostile HTML) is abandoned and its pool killed, so it cannot hold a
+process and a capture thread for good. `InlineExtractor` calls `extract` in the calling
 thread: for prefork children (already one process per task) and `extract_processes=0`.
 """
 
@@ -24,6 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, TypeVar
 
@@ -79,10 +82,13 @@ class InlineExtractor:
 class ProcessExtractor:
     """`fn` (default `worker.extract.extract`) in a pool of `processes` processes."""
 
-    def __init__(self, processes: int, *, fn: ExtractFn = extract) -> None:
+    def __init__(
+        self, processes: int, *, fn: ExtractFn = extract, timeout: float | None = None
+    ) -> None:
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
         self.processes = processes
+        self.timeout = timeout
         self._fn = fn
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -107,12 +113,14 @@ class ProcessExtractor:
         first page: `run` calls this before it starts the broker."""
         self._current()
 
-    def _rebuild(self, broken_generation: int) -> None:
+    def _rebuild(self, broken_generation: int, *, kill: bool = False) -> None:
         with self._lock:
             if self._generation != broken_generation or self._pool is None:
                 return  # another thread already replaced it
             old, self._pool = self._pool, None
             self._generation += 1
+        if kill:  # a process stuck on a page: the pages beside it are retried (BrokenProcessPool)
+            _terminate(old)
         old.shutdown(wait=False, cancel_futures=True)
 
     def extract(
@@ -122,12 +130,20 @@ class ProcessExtractor:
             pool, generation = self._current()
             try:
                 future = pool.submit(self._fn, html, url=url, charset=charset, options=options)
-                return future.result()
+                return future.result(timeout=self.timeout)
             except BrokenProcessPool as exc:
                 log.warning(
                     "extraction process died on %s (attempt %d): %s; new pool", url, attempt, exc
                 )
                 self._rebuild(generation)
+            except FutureTimeout:
+                # a page that never finishes (a parser loop on hostile HTML) would hold its
+                # process and this capture thread for good: kill the pool, keep the rest
+                log.warning("extraction of %s took over %s s; killing its pool", url, self.timeout)
+                self._rebuild(generation, kill=True)
+                return ExtractionFailure(
+                    reason=f"extraction took longer than {self.timeout:g} s and was abandoned"
+                )
         # Twice in a shared pool may be a neighbour's crash both times: a process of its
         # own says whether this page is the one.
         context = multiprocessing.get_context("spawn")
@@ -169,6 +185,19 @@ def _warm() -> None:
     )
 
 
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public way to stop a busy process before Python 3.14
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes: dict[int, multiprocessing.process.BaseProcess] = (
+        getattr(pool, "_processes", None) or {}
+    )
+    for process in list(processes.values()):
+        process.terminate()
+
+
 def default_processes() -> int:
     """One per core this process may run on."""
     try:
@@ -177,7 +206,8 @@ def default_processes() -> int:
         return os.cpu_count() or 1
 
 
-def build_extractor(processes: int | None) -> Extractor:
-    """`processes` None: one per core; 0: inline (in the capture thread)."""
+def build_extractor(processes: int | None, *, timeout: float | None = None) -> Extractor:
+    """`processes` None: one per core; 0: inline (in the capture thread, where `timeout`
+    cannot be enforced: the capture's own time limits apply)."""
     count = default_processes() if processes is None else processes
-    return ProcessExtractor(count) if count > 0 else InlineExtractor()
+    return ProcessExtractor(count, timeout=timeout) if count > 0 else InlineExtractor()

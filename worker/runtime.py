@@ -92,7 +92,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         policy=policy,
         collection=collection,
         gate=build_gate(settings),  # shared in Redis on a deployment, per process embedded
-        extractor=build_extractor(settings.extract_processes),
+        extractor=build_extractor(settings.extract_processes, timeout=settings.extract_timeout),
         write_lock=threading.Lock()
         if engine.dialect.name == "sqlite"
         else contextlib.nullcontext(),

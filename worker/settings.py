@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="extraction processes beside the capture threads (worker.extract_pool); "
         "default one per core, 0 extracts in the capture thread (prefork workers do)",
     )
+    extract_timeout: float = Field(
+        default=60,
+        gt=0,
+        description="seconds one page may spend in an extraction process; then its process "
+        "is killed and the page is an extraction failure",
+    )
     task_soft_time_limit: int = Field(default=240, gt=0)
     task_time_limit: int = Field(default=300, gt=0)
     visibility_timeout: int = Field(default=3600, gt=0)

@@ -10,6 +10,7 @@ name. Cues are HTML comments, so the rest of the page still extracts normally:
 - `<!--started:PATH-->`: appends a line to PATH (counts the attempts at a page).
 - `<!--gate:PATH-->`: waits until PATH exists (keeps a page in flight until the test says).
 - `<!--lines:PATH:N-->`: waits until PATH has N lines (e.g. another page's `started` log).
+- `<!--hang-->`: never returns (a parser stuck on hostile HTML); only a kill ends it.
 
 Cues are obeyed in document order, so `crash-once:M`, `lines:LOG:2`, `crash` makes a
 page that crashes at once, then crashes again once another page has started twice.
@@ -70,6 +71,9 @@ def misbehaving_extract(
             if not marker.exists():
                 marker.touch()
                 os._exit(1)
+        elif name == "hang":
+            while True:
+                time.sleep(60)
         elif name == "lines":
             path, count = arg.rsplit(":", 1)
             wait_for(Path(path), int(count))

@@ -143,6 +143,38 @@ def test_a_page_that_always_kills_its_process_fails_and_the_pool_recovers(
     assert_same(after, extract(html(PAGES[0][0]), url=PAGES[0][1], charset=None, options=OPTIONS))
 
 
+def test_a_page_that_never_finishes_is_abandoned_and_its_process_killed(
+    tmp_path: Path,
+) -> None:
+    # the timeout is the fault injection here, not a measurement: the page never returns
+    hung = ProcessExtractor(1, fn=misbehaving_extract, timeout=2.0)
+    try:
+        log = tmp_path / "started"
+        result = run(hung, cue(html(PAGES[0][0]), f"started:{log}", "hang"))
+        assert isinstance(result, ExtractionFailure)
+        assert "longer than 2 s" in result.reason
+        (stuck_pid,) = (int(line) for line in log.read_text().splitlines())
+        after = run(hung, html(PAGES[0][0]))  # a new pool takes the next page
+        assert isinstance(after, ExtractedPage)
+        assert not _alive(stuck_pid)  # killed, not left spinning beside the new pool
+    finally:
+        hung.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs, after giving a SIGTERM up to 30 s to land."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.wait(timeout=30)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.TimeoutExpired:
+        return process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
 def test_a_page_that_kills_its_process_once_is_extracted_on_the_retry(
     crashy: ProcessExtractor, tmp_path: Path
 ) -> None:
