@@ -39,6 +39,7 @@ __all__ = [
     "capture_rows",
     "record_capture",
     "record_queued",
+    "record_recheck",
     "record_report",
     "record_warc_digests",
     "report_parts",
@@ -165,6 +166,24 @@ def record_capture(
 ) -> None:
     """Append a capture's events to its source's chain, in finish_job's transaction."""
     custody.append_many(session, key, events, clock=clock)
+
+
+def record_recheck(
+    session: Session, canonical_url: str, data: dict[str, Any], *, clock: custody.Clock
+) -> bool:
+    """A `rechecked` entry on the chain of the latest job that captured `canonical_url`, in
+    the transaction that records the check. False when no run ever queued the URL (there
+    is no chain to extend). Entries after a run's seal are allowed: `verify` counts them."""
+    job = session.scalar(
+        select(CaptureJob)
+        .where(CaptureJob.canonical_url == canonical_url)
+        .order_by(CaptureJob.id.desc())
+        .limit(1)
+    )
+    if job is None:
+        return False
+    custody.append(session, custody.job_key(job), "rechecked", data, clock=clock)
+    return True
 
 
 def capture_rows(

@@ -23,13 +23,14 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from schemas import CheckKind, Evidence, HealthState, SourceCheck, SourceHealth, SourceStatus
+from worker import custody_events
 from worker.db import (
     CaptureJob,
     CaptureRow,
@@ -328,6 +329,10 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
             check.record_id = capture.record_id
             check.sha256 = capture.sha256
         session.add(check)
+        # the source's custody log says it was looked at again, and what was kept
+        custody_events.record_recheck(
+            session, url, _recheck_entry(check, state=health.state), clock=runtime.clock
+        )
         session.commit()
         state = HealthState(health.state)
     log.info("re-checked %s: %s, %s", url, evidence.status.value, state.value)
@@ -344,6 +349,27 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
         similarity=drift.similarity if drift else None,
         captured=capture is not None,
     )
+
+
+def _recheck_entry(check: SourceCheckRow, *, state: str) -> dict[str, Any]:
+    stored = None
+    if check.warc_file is not None:
+        stored = {
+            "warc_file": check.warc_file,
+            "offset": check.offset,
+            "record_id": check.record_id,
+            "payload_sha256": check.sha256,
+        }
+    return {
+        "checked_at": check.checked_at.isoformat(),
+        "status": check.status,
+        "http_status": check.http_status,
+        "reason": check.reason,
+        "health": state,
+        "changed": check.changed,
+        "similarity": check.similarity,
+        "stored": stored,
+    }
 
 
 def _fallbacks_once(runtime: Runtime, url: str, now: dt.datetime) -> None:

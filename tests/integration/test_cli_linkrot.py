@@ -14,12 +14,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from tests.fixtureweb import FixtureWeb, route_through
 from worker.cli import app
-from worker.db import AttachmentRow, SourceCheckRow, SourceHealthRow, make_engine
-from worker.db import make_session_factory
+from worker.db import (
+    AttachmentRow,
+    SourceCheckRow,
+    SourceHealthRow,
+    make_engine,
+    make_session_factory,
+)
 from worker.digest_parser import parse_digest
 from worker.runner import run_digest
 from worker.runtime import close_runtime
@@ -32,8 +38,8 @@ OK_2 = "https://rus.azattyq.org/a/31446385.html"
 DEAD = "https://rus.azattyq.org/a/31462729.html"  # the site's 404 page
 WP_ADMIN = "https://tirek.info/wp-admin/post.php?post=14658&action=edit"  # never fetched
 DIGEST = f"""CLI link-rot test digest
-September 1, Turkestan region, Batyrbekov Amangeldy, Article 411 of the Criminal Code, libel against a judge [1].
-On September 6, environmental activists of Akmola region demanded to end the case against Nikolai Katchiyev[2].
+September 1, Turkestan region, Batyrbekov Amangeldy, Article 411, libel against a judge [1].
+On September 6, activists of Akmola region demanded to end the case of Nikolai Katchiyev[2].
 September 16, Almaty, Alnur Ilyashev, the City Court settled the activist's complaint[3].
 On September 15, in Almaty, Bakhytzhan Toregozhina collected signatures for Aron Atabek [4].
 [1]{OK_1}?fbclid=IwAR2t2UsJYEBkkJJ_EJRlT5wZXHL5Yxz
@@ -47,18 +53,15 @@ On September 15, in Almaty, Bakhytzhan Toregozhina collected signatures for Aron
 class Finished:
     settings: Settings
     run_id: str
+    sessions: sessionmaker[Session]  # the test's own view of the database the CLI writes
 
     @property
     def data_dir(self) -> str:
         return str(self.settings.data_dir)
 
     def count(self, model: type[AttachmentRow] | type[SourceCheckRow]) -> int:
-        with _sessions(self.settings)() as session:
+        with self.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
-    return make_session_factory(make_engine(settings.effective_database_url))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,11 @@ def finished(
             close_runtime()  # the CLI builds its own runtime on the same data dir
         statuses = {s.canonical_url: s.status.value for s in outcome.report.sources}
         assert statuses == {OK_1: "ok", OK_2: "ok", DEAD: "dead", WP_ADMIN: "not_public"}
-        yield Finished(settings, outcome.run_id)
+        engine = make_engine(settings.effective_database_url)
+        try:
+            yield Finished(settings, outcome.run_id, make_session_factory(engine))
+        finally:
+            engine.dispose()
     finally:
         mp.undo()
 
@@ -90,11 +97,15 @@ def _said(output: str) -> str:
     return " ".join(output.split())  # rich wraps at the terminal's width
 
 
+def _squashed(output: str) -> str:
+    return "".join(output.split())  # rich breaks even a long path at the terminal's width
+
+
 # --- recheck ------------------------------------------------------------------------------
 
 
 def test_recheck_by_hand_checks_every_fetched_source_of_the_run(finished: Finished) -> None:
-    with _sessions(finished.settings)() as session:
+    with finished.sessions() as session:
         before = {
             url: session.scalar(
                 select(func.count())
@@ -119,7 +130,7 @@ def test_recheck_by_hand_checks_every_fetched_source_of_the_run(finished: Finish
         line = next(line for line in lines if url in line)
         assert " ok " in line and " healthy " in line
 
-    with _sessions(finished.settings)() as session:
+    with finished.sessions() as session:
         health = {h.canonical_url: h for h in session.scalars(select(SourceHealthRow))}
         assert set(health) == {OK_1, OK_2, DEAD}
         assert health[DEAD].state == "suspect" and health[DEAD].last_status == "dead"
@@ -135,16 +146,42 @@ def test_recheck_by_hand_checks_every_fetched_source_of_the_run(finished: Finish
             assert len(checks) == (before[url] or 0) + 1, url  # exactly one new check each
             assert checks[-1].status == want
             # the first capture is in the history too, seeded on the first re-check
-            assert session.scalar(
+            assert (
+                session.scalar(
+                    select(func.count())
+                    .select_from(SourceCheckRow)
+                    .where(SourceCheckRow.canonical_url == url, SourceCheckRow.kind == "capture")
+                )
+                == 1
+            )
+        assert (
+            session.scalar(
                 select(func.count())
                 .select_from(SourceCheckRow)
-                .where(SourceCheckRow.canonical_url == url, SourceCheckRow.kind == "capture")
-            ) == 1
-        assert session.scalar(
-            select(func.count()).select_from(SourceCheckRow).where(
-                SourceCheckRow.canonical_url == WP_ADMIN
+                .where(SourceCheckRow.canonical_url == WP_ADMIN)
             )
-        ) == 0
+            == 0
+        )
+
+
+def _first_column(output: str) -> str:
+    """The `source` column of the table, its cells joined (a folded URL rejoins)."""
+    cells = (line.split("│")[1] if "│" in line else line for line in output.splitlines())
+    return "".join(cell.strip() for cell in cells)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: worker/cli.py recheck's table cuts the source column with an ellipsis on an "
+    "80-column terminal (and in pipes and logs), so sources sharing a prefix look alike",
+)
+def test_recheck_names_every_source_in_full_on_an_80_column_terminal(finished: Finished) -> None:
+    result = CliRunner().invoke(
+        app, ["recheck", finished.run_id, "--data-dir", finished.data_dir], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    shown = _first_column(result.output)
+    assert [url for url in (OK_1, OK_2, DEAD) if url not in shown] == [], result.output
 
 
 def test_recheck_of_an_unknown_run_fails_naming_it(finished: Finished) -> None:
@@ -178,7 +215,7 @@ def test_attach_stores_the_file_by_its_hash_and_prints_it(
         ],
     )
     assert result.exit_code == 0, result.output
-    with _sessions(finished.settings)() as session:
+    with finished.sessions() as session:
         row = session.scalar(select(AttachmentRow).where(AttachmentRow.sha256 == sha))
         assert row is not None
         assert (row.run_id, row.footnote, row.filename) == (finished.run_id, 3, pdf.name)
@@ -192,8 +229,8 @@ def test_attach_stores_the_file_by_its_hash_and_prints_it(
 @pytest.mark.parametrize(
     ("footnote", "name", "message"),
     [
-        ("9", "exists.txt", "has no footnote [9]"),
-        ("2", "missing.txt", "missing.txt: no such file"),
+        ("9", "exists.txt", "run {run!r} has no footnote [9]"),
+        ("2", "missing.txt", "{path}: no such file"),
     ],
 )
 def test_attach_refuses_an_unknown_footnote_or_a_missing_file(
@@ -203,10 +240,18 @@ def test_attach_refuses_an_unknown_footnote_or_a_missing_file(
     attachments = finished.count(AttachmentRow)
     result = CliRunner().invoke(
         app,
-        ["attach", finished.run_id, footnote, str(tmp_path / name), "--data-dir", finished.data_dir],
+        [
+            "attach",
+            finished.run_id,
+            footnote,
+            str(tmp_path / name),
+            "--data-dir",
+            finished.data_dir,
+        ],
     )
     assert result.exit_code == 1
-    assert message in _said(result.output), result.output
+    said = message.format(run=finished.run_id, path=tmp_path / name)
+    assert _squashed(said) in _squashed(result.output), result.output
     assert finished.count(AttachmentRow) == attachments  # nothing added
 
 

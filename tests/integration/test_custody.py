@@ -319,3 +319,36 @@ def test_a_wacz_carries_a_checkable_log(custody_run: CustodyRun, tmp_path: Path)
     assert code == 1
     first = failed_line(out)
     assert "custody/log.jsonl" in first and DEAD in first
+
+
+def test_a_recheck_extends_the_sources_log_and_still_verifies(
+    custody_run: CustodyRun, tmp_path: Path
+) -> None:
+    from worker.recheck import recheck_source
+    from worker.runtime import build_runtime
+
+    data_dir = copy_data_dir(custody_run, tmp_path)
+    settings = load_settings(data_dir=data_dir, fallback_lookup=False, per_host_delay=0.0)
+    runtime = build_runtime(settings)
+    try:
+        ok = recheck_source(runtime, ARTICLE)
+        dead = recheck_source(runtime, DEAD)
+        with runtime.sessions() as session:
+            chains = custody.run_entries(session, custody_run.outcome.run_id)
+            job_of = {
+                url: session.scalar(select(CaptureJob.id).where(CaptureJob.canonical_url == url))
+                for url in (ARTICLE, DEAD)
+            }
+    finally:
+        runtime.close()
+    for url, result in ((ARTICLE, ok), (DEAD, dead)):
+        entries = chains[f"job/{job_of[url]}"]
+        last = entries[-1]
+        assert last.event == "rechecked"
+        assert last.data["data"]["status"] == result.status.value
+        assert last.data["url"] == url
+        assert custody.check_rows(entries) is None  # still one unbroken chain
+    assert chains[f"job/{job_of[DEAD]}"][-1].data["data"]["status"] == "dead"
+    code, out = verify(data_dir, "--tsa-ca", str(custody_run.tsa_ca))
+    assert code == 0, out
+    assert "2 entries after the last seal" in out
