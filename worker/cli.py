@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from archive.web.render import render_html
 from schemas import Digest, Report
@@ -381,7 +381,8 @@ def recheck(
         runtime.close()
     if run_id is not None and not results:
         raise _fail(f"no fetched sources for digest {run_id!r}", 1)
-    table = Table("source", "status", "health", "changed", "similarity")
+    # URLs are what the editor acts on: wrap them whole, never cut them to "…"
+    table = Table(Column("source", overflow="fold"), "status", "health", "changed", "similarity")
     for r in results:
         sim = f"{r.similarity:.1f}" if r.similarity is not None else ""
         table.add_row(r.canonical_url, r.status, r.state, "yes" if r.changed else "", sim)

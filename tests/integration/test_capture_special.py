@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pypdf import PdfWriter
@@ -73,7 +74,8 @@ def preview_page() -> str:
     <div class="tgme_widget_message_info short js-message_info">
      <span class="tgme_widget_message_views">1.2K</span>
      <span class="tgme_widget_message_meta"><a class="tgme_widget_message_date"
-       href="https://t.me/{CHANNEL}/{post}"><time datetime="{when}" class="time">{when[11:16]}</time></a></span>
+       href="https://t.me/{CHANNEL}/{post}"><time datetime="{when}"
+       class="time">{when[11:16]}</time></a></span>
     </div>
    </div>
   </div>
@@ -116,7 +118,7 @@ def make_pdf(lines: list[str]) -> bytes:
     ops.append("ET")
     stream = DecodedStreamObject()
     stream.set_data("\n".join(ops).encode("latin-1"))
-    page.replace_contents(stream)
+    page.replace_contents(stream.flate_encode())
     writer.add_metadata({"/Title": "Ruling", "/CreationDate": "D:20211001120000Z"})
     out = io.BytesIO()
     writer.write(out)
@@ -218,7 +220,9 @@ def special(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Special]:
                 rows = chains.get(f"job/{job_id}", [])
                 assert custody.check_rows(rows) is None, f"{url}: custody chain broken"
                 assert all(r.canonical_url == url for r in rows), url
-                events = [{"event": r.event, **r.data["data"]} for r in rows]
+                events = [
+                    {"event": r.event, **cast(dict[str, object], r.data["data"])} for r in rows
+                ]
                 by_url[url] = Captured(
                     job_id, outcomes[url], Evidence.model_validate(row.data), capture, events
                 )
@@ -325,6 +329,8 @@ def test_broken_pdf_is_archived_and_the_failure_named(special: Special) -> None:
     failures = [p.message for p in ev.problems if p.code == "extraction_failed"]
     assert failures and "PDF" in failures[0], ev.problems
     assert ev.text is None and ev.published is None
+    # nothing was read, so nothing can confirm the incident's date
+    assert _citation_date_verdict(special, BROKEN_PDF_URL) != "consistent"
     record = special.record(BROKEN_PDF_URL)
     assert record.decoded_payload() == BROKEN_PDF_BYTES
     events = _events(got)

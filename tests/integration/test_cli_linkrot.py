@@ -170,11 +170,6 @@ def _first_column(output: str) -> str:
     return "".join(cell.strip() for cell in cells)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: worker/cli.py recheck's table cuts the source column with an ellipsis on an "
-    "80-column terminal (and in pipes and logs), so sources sharing a prefix look alike",
-)
 def test_recheck_names_every_source_in_full_on_an_80_column_terminal(finished: Finished) -> None:
     result = CliRunner().invoke(
         app, ["recheck", finished.run_id, "--data-dir", finished.data_dir], env={"COLUMNS": "80"}
@@ -232,6 +227,7 @@ def test_attach_stores_the_file_by_its_hash_and_prints_it(
         ("9", "exists.txt", "run {run!r} has no footnote [9]"),
         ("2", "missing.txt", "{path}: no such file"),
     ],
+    ids=["unknown-footnote", "missing-file"],
 )
 def test_attach_refuses_an_unknown_footnote_or_a_missing_file(
     finished: Finished, tmp_path: Path, footnote: str, name: str, message: str
