@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import Attachment, Digest
-from worker.db import AttachmentRow, Run
+from worker.db import AttachmentRow, Run, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,7 @@ def attachments_for_run(session: Session, run_id: str) -> list[Attachment]:
             size=r.size,
             media_type=r.media_type,
             path=r.path,
-            attached_at=r.attached_at
-            if r.attached_at.tzinfo
-            else r.attached_at.replace(tzinfo=dt.UTC),
+            attached_at=as_utc(r.attached_at),
             note=r.note,
         )
         for r in rows

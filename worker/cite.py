@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import Digest, SourceStatus
-from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run
+from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, as_utc
 from worker.report import ReplayUrl
 
 __all__ = ["CitationNotFound", "CitationTarget", "resolve_citation"]
@@ -94,15 +94,15 @@ def _closest(
     if incident_date is not None:
         anchor = dt.datetime.combine(incident_date, dt.time(12), tzinfo=dt.UTC)
     else:
-        anchor = min(_utc(cap.captured_at) for cap, _r, _s in rows)  # undated: the first copy
+        anchor = min(as_utc(cap.captured_at) for cap, _r, _s in rows)  # undated: the first copy
 
     def rank(row: tuple[CaptureRow, str, str | None]) -> tuple[bool, float, int]:
         cap, _run_id, status = row
-        distance = abs((_utc(cap.captured_at) - anchor).total_seconds())
+        distance = abs((as_utc(cap.captured_at) - anchor).total_seconds())
         return (status != SourceStatus.OK, distance, cap.id)
 
     cap, run_id, status = min(rows, key=rank)
-    captured_at = _utc(cap.captured_at)
+    captured_at = as_utc(cap.captured_at)
     return CitationTarget(
         footnote=footnote,
         url=url,
@@ -115,8 +115,3 @@ def _closest(
         run_id=run_id,
         captures=len(rows),
     )
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite drops the zone; we always store UTC
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value

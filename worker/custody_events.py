@@ -3,7 +3,7 @@
 worker.custody keeps the log; this module decides the content of each event, and which
 facts are public (the auditor's record) and which are sealed (the monitor's own
 addresses, hostname, process, attempt). Called inside the caller's transaction:
-`record_capture` from jobs.finish_job's hook, `record_queued` from jobs.create_run,
+`capture_rows` as jobs.finish_job's hook, `record_queued` from jobs.create_run,
 `seal_run` from report.finalize.
 """
 
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 __all__ = [
     "capture_events",
     "capture_rows",
-    "record_capture",
     "record_queued",
     "record_recheck",
     "record_report",
@@ -161,13 +160,6 @@ def capture_events(
     return events
 
 
-def record_capture(
-    session: Session, key: custody.ChainKey, events: list[custody.Event], *, clock: custody.Clock
-) -> None:
-    """Append a capture's events to its source's chain, in finish_job's transaction."""
-    custody.append_many(session, key, events, clock=clock)
-
-
 def record_recheck(
     session: Session, canonical_url: str, data: dict[str, Any], *, clock: custody.Clock
 ) -> bool:
@@ -196,12 +188,12 @@ def capture_rows(
     clock: custody.Clock,
     attempt_id: int | None,
 ) -> Callable[[Session], None]:
-    """The `extra_rows` hook for jobs.finish_job: the events are built now, appended
-    (record_capture) in its transaction."""
+    """The `extra_rows` hook for jobs.finish_job: the events are built now, appended to
+    the source's chain in its transaction."""
     events = capture_events(result, page, evidence, capture, attempt_id=attempt_id)
 
     def hook(session: Session) -> None:
-        record_capture(session, key, events, clock=clock)
+        custody.append_many(session, key, events, clock=clock)
 
     return hook
 

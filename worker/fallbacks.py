@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import ArchivedCopy, Digest
-from worker.db import ArchivedCopyRow, CaptureJob, Run
+from worker.db import ArchivedCopyRow, CaptureJob, Run, as_utc
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -308,9 +308,7 @@ def stored_copies(session: Session, url: str) -> list[ArchivedCopy]:
         ArchivedCopy(
             archive=r.archive,
             url=r.url,
-            captured_at=r.captured_at
-            if r.captured_at.tzinfo
-            else r.captured_at.replace(tzinfo=dt.UTC),
+            captured_at=as_utc(r.captured_at),
             status=r.status,
             via=r.via,
             before_target=r.before_target,

@@ -29,6 +29,8 @@ from contextlib import AbstractContextManager, contextmanager
 
 import redis
 
+from worker.politeness import check_limits
+
 __all__ = ["RedisHostGate"]
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,7 @@ class RedisHostGate:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_host < 1:
-            raise ValueError(f"per_host must be at least 1, not {per_host}")
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, not {delay}")
+        check_limits(per_host, delay)
         if lease <= 0:
             raise ValueError(f"lease must be positive, not {lease}")
         self.client = client

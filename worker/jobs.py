@@ -15,8 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import false, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -101,7 +99,6 @@ def claim_job(
     task_id: str | None,
     *,
     stale_after: dt.timedelta,
-    mark_run_running: bool = True,
 ) -> Claim:
     """Compare-and-swap pending → in_progress, or take over a claim that is stale (older
     than `stale_after`) or held by this same Celery task id.
@@ -153,12 +150,11 @@ def claim_job(
     attempt_id = session.scalar(
         insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
     )
-    if mark_run_running:  # the caller knows when an earlier claim already did
-        session.execute(
-            update(Run)
-            .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
-            .values(state=RunState.RUNNING)
-        )
+    session.execute(
+        update(Run)
+        .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
+        .values(state=RunState.RUNNING)
+    )
     session.commit()
     return Claim(ClaimOutcome.CLAIMED, job, attempt_id)
 
@@ -197,18 +193,7 @@ def finish_job(
 
 
 def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str, Any]) -> None:
-    """One statement where the dialect has INSERT … ON CONFLICT (SQLite, PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        upsert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        statement = upsert(EvidenceRow).values(job_id=job_id, status=status, data=data)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[EvidenceRow.job_id],
-                set_={"status": statement.excluded.status, "data": statement.excluded.data},
-            )
-        )
-        return
+    """Replace the job's evidence (a retry may have left one), or add it."""
     replaced = session.execute(
         update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(status=status, data=data)
     )

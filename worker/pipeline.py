@@ -63,7 +63,6 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
             job_id,
             task_id,
             stale_after=dt.timedelta(seconds=settings.task_time_limit),
-            mark_run_running=run_id not in runtime.running_runs,
         )
         if claim.outcome is jobs.ClaimOutcome.MISSING:
             raise ValueError(f"capture job {job_id} of run {run_id} does not exist")
@@ -72,7 +71,6 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
         if claim.outcome is jobs.ClaimOutcome.BUSY:
             raise JobBusy(f"job {job_id} is being captured by another delivery")
         assert claim.job is not None
-        runtime.running_runs.add(run_id)
         url = claim.job.canonical_url
         chain = custody.job_key(claim.job)
         attempt_id = claim.attempt_id

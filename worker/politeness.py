@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Gate", "HostGate", "spread_by_host"]
+__all__ = ["Gate", "HostGate", "check_limits", "spread_by_host"]
 
 T = TypeVar("T")
 
@@ -48,6 +48,14 @@ class _Host:
     waiting: int = field(default=0)
 
 
+def check_limits(per_host: int, delay: float) -> None:
+    """The rules every gate takes: at least one request in flight, no negative delay."""
+    if per_host < 1:
+        raise ValueError(f"per_host must be at least 1, not {per_host}")
+    if delay < 0:
+        raise ValueError(f"delay must not be negative, not {delay}")
+
+
 class HostGate:
     """Bounds concurrency and spaces requests per host name (case-insensitive)."""
 
@@ -59,10 +67,7 @@ class HostGate:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if per_host < 1:
-            raise ValueError(f"per_host must be at least 1, not {per_host}")
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, not {delay}")
+        check_limits(per_host, delay)
         self.per_host = per_host
         self.delay = delay
         self._clock = clock

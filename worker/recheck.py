@@ -39,6 +39,7 @@ from worker.db import (
     ScreenshotRow,
     SourceCheckRow,
     SourceHealthRow,
+    as_utc,
 )
 from worker.settings import Settings
 
@@ -64,13 +65,6 @@ FAILING = frozenset(
 INCONCLUSIVE = frozenset({SourceStatus.LOGIN_WALL, SourceStatus.BLOCKED})
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite drops the zone; we always store UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 # --- hysteresis ---------------------------------------------------------------------------
 
 
@@ -92,7 +86,7 @@ def step_health(health: SourceHealthRow, status: SourceStatus, now: dt.datetime)
     health.consecutive_failures = (health.consecutive_failures or 0) + 1
     if health.first_seen_failing is None:
         health.first_seen_failing = now
-    last = _utc(health.last_counted_failure)
+    last = as_utc(health.last_counted_failure)
     counted = last is None or now - last >= SPACING
     if counted:
         health.counted_failures = (health.counted_failures or 0) + 1
@@ -176,7 +170,9 @@ def _first_capture(
 
 
 def _first_check(job: CaptureJob, evidence: Evidence, cap: CaptureRow | None) -> SourceCheckRow:
-    when = _utc(cap.captured_at if cap is not None else job.finished_at) or dt.datetime.now(dt.UTC)
+    when = as_utc(cap.captured_at if cap is not None else job.finished_at) or dt.datetime.now(
+        dt.UTC
+    )
     return SourceCheckRow(
         canonical_url=job.canonical_url,
         checked_at=when,
@@ -387,7 +383,7 @@ def _fallbacks_once(runtime: Runtime, url: str, now: dt.datetime) -> None:
 
 def _check_model(row: SourceCheckRow) -> SourceCheck:
     return SourceCheck(
-        checked_at=_utc(row.checked_at) or row.checked_at,
+        checked_at=as_utc(row.checked_at) or row.checked_at,
         kind=CheckKind(row.kind),
         status=SourceStatus(row.status),
         http_status=row.http_status,
@@ -421,7 +417,7 @@ def health_report(
     if health is None:
         if evidence is None or evidence.status not in HEALTHY | FAILING | INCONCLUSIVE:
             return None
-        when = _utc(captured_at)
+        when = as_utc(captured_at)
         failing = evidence.status in FAILING
         first = (
             SourceCheck(
@@ -451,13 +447,13 @@ def health_report(
     )
     return SourceHealth(
         state=HealthState(health.state),
-        first_seen_failing=_utc(health.first_seen_failing),
-        last_seen_healthy=_utc(health.last_seen_healthy),
+        first_seen_failing=as_utc(health.first_seen_failing),
+        last_seen_healthy=as_utc(health.last_seen_healthy),
         consecutive_failures=health.consecutive_failures,
         counted_failures=health.counted_failures,
-        declared_dead_at=_utc(health.declared_dead_at),
-        last_checked_at=_utc(health.last_checked_at),
-        next_check_at=_utc(health.next_check_at),
+        declared_dead_at=as_utc(health.declared_dead_at),
+        last_checked_at=as_utc(health.last_checked_at),
+        next_check_at=as_utc(health.next_check_at),
         changed=health.changed,
         similarity=health.similarity,
         history=[_check_model(c) for c in checks],

@@ -40,9 +40,9 @@ from schemas import (
 )
 from worker import netcheck, report_linkrot
 from worker.datecheck import DateRule, check_date
-from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, RunState
+from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, RunState, as_utc
 from worker.jobs import mark_run
-from worker.namecheck import check_names, check_names_args
+from worker.namecheck import check_names_args
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
@@ -148,9 +148,7 @@ def _source_report(
 ) -> SourceReport:
     capture = None
     if cap is not None:
-        captured_at = cap.captured_at
-        if captured_at.tzinfo is None:  # SQLite drops the zone; we always store UTC
-            captured_at = captured_at.replace(tzinfo=dt.UTC)
+        captured_at = as_utc(cap.captured_at)
         capture = Capture(
             warc_file=cap.warc_file,
             offset=cap.offset,
@@ -275,8 +273,7 @@ def _names_check(
 ) -> NamesCheck:
     if status is not SourceStatus.OK or ev is None:
         return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=incident.people)
-    found = names.get((tuple(incident.people), url or ""))
-    return found if found is not None else check_names(incident.people, ev.text, title=ev.title)
+    return names[(tuple(incident.people), url or "")]  # every such pair: _names_checks
 
 
 def judge(incident: Incident, citations: list[Citation]) -> tuple[Verdict, list[str]]:

@@ -53,7 +53,6 @@ class Runtime:
     # dozens of capture threads those sleeps were most of a capture's time. Threads of
     # this process queue on this lock instead; PostgreSQL needs none.
     write_lock: AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
-    running_runs: set[str] = field(default_factory=set)  # marked running by a claim here
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:

@@ -21,7 +21,7 @@ import logging
 import re
 import unicodedata
 
-__all__ = ["cyrillic_to_latin", "skeleton", "tokens", "word_spans", "words"]
+__all__ = ["cyrillic_to_latin", "skeleton", "word_spans", "words"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,15 +89,11 @@ def skeleton(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The words `tokens` would give, without their spans (a third of the cost)."""
+    """Letter-only words of `text` (hyphenated parts split)."""
     return _TOKEN.findall(text)
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
-    """The (start, end) of each of `words(text)`, in the same order."""
+    """The (start, end) of each of `words(text)`, in the same order (a separate pass:
+    only pages where a name is found need them)."""
     return [m.span() for m in _TOKEN.finditer(text)]
-
-
-def tokens(text: str) -> list[tuple[str, int, int]]:
-    """Letter-only words of `text` with their character spans (hyphenated parts split)."""
-    return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text)]

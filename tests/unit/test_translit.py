@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.translit import cyrillic_to_latin, skeleton, tokens
+from worker.translit import cyrillic_to_latin, skeleton, word_spans, words
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,11 @@ def test_skeleton_keeps_different_names_apart() -> None:
     assert skeleton("Mamin") != skeleton("Мамай")
 
 
-def test_tokens_have_spans_and_split_hyphens() -> None:
+def test_words_have_spans_and_split_hyphens() -> None:
     text = "Суд Нур-Султана, 2021: Аскару"
-    found = tokens(text)
-    assert [t for t, _s, _e in found] == ["Суд", "Нур", "Султана", "Аскару"]
-    for word, start, end in found:
+    found = words(text)
+    assert found == ["Суд", "Нур", "Султана", "Аскару"]
+    spans = word_spans(text)
+    assert len(spans) == len(found)
+    for word, (start, end) in zip(found, spans, strict=True):
         assert text[start:end] == word
