@@ -7,8 +7,13 @@ that is not a global unicast address — loopback, RFC 1918 / ULA private, link-
 CGNAT 100.64/10, multicast, reserved, unspecified; IPv4 and IPv6 — unless the address
 sits inside `allow_networks` (intranets, tests).
 
-Through a proxy, egress is the proxy's business (it resolves the name), so the policy
-checks the scheme only; `proxied` says which URLs go through a proxy.
+Through a proxy, name resolution is the proxy's business, so the policy never resolves a
+proxied name; `proxied` says which URLs go through a proxy. What it still refuses there,
+without any lookup: IP literals that are not public (in every spelling a resolver would
+accept: `127.1`, `0x7f.0.0.1`, `2130706433`, `[::1]`, `[::ffff:10.0.0.1]`) and the
+well-known names that mean "this machine" or "the cloud metadata service"
+(`METADATA_NAMES`, `localhost` and `*.localhost`), because a proxy would happily fetch
+its own loopback or its cloud's credentials for us and we would archive them.
 
 DNS rebinding: a check that resolves, followed by a connect that resolves again, can be
 fooled by a name whose answer changes in between. `PinningBackend` closes that gap for
@@ -35,12 +40,15 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ALLOWED_SCHEMES",
+    "METADATA_NAMES",
     "EgressDecision",
     "EgressPolicy",
     "PinnedTransport",
     "PinningBackend",
     "Resolver",
     "address_problem",
+    "ip_literal",
+    "special_name_problem",
     "system_resolver",
 ]
 
@@ -48,6 +56,19 @@ Resolver = Callable[[str, int], list[str]]
 """(host, port) -> IP address strings; raises socket.gaierror when the name does not exist."""
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+# Names that reach a cloud's instance metadata (credentials) from inside that cloud.
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+        "metadata.tencentyun.com",
+        "metadata.platformequinix.com",
+    }
+)
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -61,6 +82,36 @@ def system_resolver(host: str, port: int) -> list[str]:
         if addr not in out:
             out.append(addr)
     return out
+
+
+def ip_literal(host: str) -> IPAddress | None:
+    """The address `host` spells, if it is an IP literal in any form a resolver accepts.
+
+    `ipaddress` takes only the canonical forms; `inet_aton` also takes the legacy ones
+    (`127.1`, `0x7f.1`, `017700000001`, `2130706433`) that getaddrinfo, curl and most
+    proxies still resolve to an address without asking DNS.
+    """
+    bare = host.strip("[]").split("%", 1)[0]  # drop brackets and an IPv6 zone id
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    if bare and all(c in "0123456789abcdefxABCDEFX." for c in bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def special_name_problem(host: str) -> str | None:
+    """Why `host` names this machine or a metadata service, or None."""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "a loopback name (RFC 6761)"
+    if name in METADATA_NAMES:
+        return "a cloud metadata service name"
+    return None
 
 
 def address_problem(ip: IPAddress) -> str | None:
@@ -149,15 +200,29 @@ class EgressPolicy:
         if not host:
             return EgressDecision(False, "URL has no host")
         if self.is_proxied(url):
-            return EgressDecision(True, "via proxy: the proxy resolves and connects", proxied=True)
+            return self.check_proxied_host(host)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         return self.check_host(host, port)
 
+    def check_proxied_host(self, host: str) -> EgressDecision:
+        """A host the proxy will resolve: refuse what needs no lookup to be known bad."""
+        literal = ip_literal(host)
+        if literal is not None:
+            ok, why = self.address_allowed(str(literal))
+            if not ok:
+                return EgressDecision(False, f"{host} → {why} (refused before the proxy)")
+            return EgressDecision(True, f"via proxy: {why}", proxied=True)
+        special = special_name_problem(host)
+        if special is not None:
+            return EgressDecision(False, f"{host} is {special} (refused before the proxy)")
+        return EgressDecision(True, "via proxy: the proxy resolves and connects", proxied=True)
+
     def check_host(self, host: str, port: int) -> EgressDecision:
         """Resolve `host` (unless it is an IP literal) and check every address."""
-        try:
-            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
+        literal = ip_literal(host)
+        if literal is not None:
+            addresses = [str(literal)]
+        else:
             try:
                 addresses = self.resolver(host, port)
             except (socket.gaierror, UnicodeError) as exc:
