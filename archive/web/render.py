@@ -1,10 +1,20 @@
-"""Render a schemas.Report as one self-contained HTML page (no CDN, works offline, prints)."""
+"""Render a schemas.Report as one self-contained HTML page (no CDN, works offline, prints).
+
+A report is made of attacker-controlled text (footnote URLs, page titles, archived
+pages' metadata), and the stand-alone file is opened from disk with no server to send a
+Content-Security-Policy header. So the page carries its own policy in a `<meta>` tag (the
+one filter script allowed by its hash, nothing else), and a URL becomes a link only when
+`is_safe_href` says so: `javascript:`, `data:` and every other scheme stay plain text.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import Counter
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from schemas import Report, SourceStatus
 
@@ -13,6 +23,35 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+)
+
+
+def is_safe_href(url: object) -> bool:
+    """A URL that may go in an href: absolute http(s), or a path on the report's own host.
+
+    Browsers drop leading spaces and control characters and ignore tabs and newlines
+    inside a scheme, so anything with those is refused rather than normalised here.
+    """
+    if not isinstance(url, str) or not url or any(c.isspace() or ord(c) < 0x20 for c in url):
+        return False
+    lowered = url[:8].lower()
+    return lowered.startswith(("http://", "https://")) or url.startswith("/")
+
+
+def install_link_checks(env: Environment) -> None:
+    """Register the `safe_href` test on a Jinja environment (this one and the web app's)."""
+    env.tests["safe_href"] = is_safe_href
+
+
+install_link_checks(_env)
+
+# The report's only script, kept in its own file so its hash is known before rendering.
+FILTER_JS = _env.get_template("_report_filter.js").render()
+_FILTER_HASH = base64.b64encode(hashlib.sha256(FILTER_JS.encode()).digest()).decode()
+# frame-ancestors has no effect in a <meta> policy; the web app sends it as a header.
+REPORT_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_FILTER_HASH}'; form-action 'none'; base-uri 'none'"
 )
 
 STATUS_COLOURS = {
@@ -36,6 +75,8 @@ def render_html(report: Report) -> str:
     total = max(len(report.sources), 1)
     return _env.get_template("report.html").render(
         report=report,
+        csp=REPORT_CSP,
+        filter_js=Markup(FILTER_JS),  # our own file, not report data
         sources=sources,
         status_counts=sorted(status_counts.items(), key=lambda kv: -kv[1]),
         verdict_counts=sorted(verdict_counts.items()),
