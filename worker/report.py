@@ -354,8 +354,24 @@ CSV_FIELDS = [
 ]
 
 
+# OWASP's CSV-injection rule: a cell starting with one of these is a formula to Excel,
+# LibreOffice and Google Sheets; a leading apostrophe makes it text again.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """`value` safe for a spreadsheet: text that would start a formula is quoted."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(report: Report) -> str:
-    """One row per citation (an incident without citations gets one row of its own)."""
+    """One row per citation (an incident without citations gets one row of its own).
+
+    Titles, URLs and excerpts come from the pages themselves: every cell goes through
+    `csv_cell`, so a page titled `=HYPERLINK(...)` reaches the auditor as text.
+    """
     sources = {s.canonical_url: s for s in report.sources}
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -370,32 +386,31 @@ def render_csv(report: Report) -> str:
             "people": "; ".join(inc.people),
         }
         if not inc.citations:
-            writer.writerow(base)
+            writer.writerow({k: csv_cell(v) for k, v in base.items()})
         for c in inc.citations:
             s = sources.get(c.canonical_url or "")
             cap = s.capture if s else None
-            writer.writerow(
-                {
-                    **base,
-                    "footnote": c.footnote,
-                    "url": c.url,
-                    "canonical_url": c.canonical_url or "",
-                    "status": c.status,
-                    "http_status": s.http_status if s and s.http_status else "",
-                    "final_url": (s.final_url or "") if s else "",
-                    "title": (s.title or "") if s else "",
-                    "published": s.published.isoformat() if s and s.published else "",
-                    "date_source": (s.date_source or "") if s else "",
-                    "date_check": c.date_check.verdict,
-                    "date_rule": c.date_check.rule,
-                    "names_check": c.names_check.verdict,
-                    "names_found": "; ".join(c.names_check.found),
-                    "warc_file": cap.warc_file if cap else "",
-                    "offset": cap.offset if cap else "",
-                    "sha256": cap.sha256 if cap else "",
-                    "replay_url": (cap.replay_url or "") if cap else "",
-                }
-            )
+            row = {
+                **base,
+                "footnote": c.footnote,
+                "url": c.url,
+                "canonical_url": c.canonical_url or "",
+                "status": c.status,
+                "http_status": s.http_status if s and s.http_status else "",
+                "final_url": (s.final_url or "") if s else "",
+                "title": (s.title or "") if s else "",
+                "published": s.published.isoformat() if s and s.published else "",
+                "date_source": (s.date_source or "") if s else "",
+                "date_check": c.date_check.verdict,
+                "date_rule": c.date_check.rule,
+                "names_check": c.names_check.verdict,
+                "names_found": "; ".join(c.names_check.found),
+                "warc_file": cap.warc_file if cap else "",
+                "offset": cap.offset if cap else "",
+                "sha256": cap.sha256 if cap else "",
+                "replay_url": (cap.replay_url or "") if cap else "",
+            }
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 
