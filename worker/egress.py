@@ -135,8 +135,9 @@ def address_problem(ip: IPAddress) -> str | None:
 class EgressDecision:
     """The outcome of `EgressPolicy.check`. `addresses` are the checked IPs (empty if proxied).
 
-    `unresolved=True` means the name did not resolve: not a policy refusal, the fetcher
-    reports it as NameNotResolved.
+    `unresolved=True` means the name did not resolve: not a policy refusal; `dns_errno`
+    is getaddrinfo's code, which tells NXDOMAIN (a fact about the name) from a failed
+    lookup (`worker.fetch_errors.name_error_class`).
     """
 
     allowed: bool
@@ -144,6 +145,7 @@ class EgressDecision:
     addresses: list[str] = field(default_factory=list)
     proxied: bool = False
     unresolved: bool = False
+    dns_errno: int | None = None
 
 
 class EgressPolicy:
@@ -225,8 +227,17 @@ class EgressPolicy:
         else:
             try:
                 addresses = self.resolver(host, port)
-            except (socket.gaierror, UnicodeError) as exc:
-                return EgressDecision(False, f"{host} does not resolve: {exc}", unresolved=True)
+            except socket.gaierror as exc:
+                return EgressDecision(
+                    False, f"{host} does not resolve: {exc}", unresolved=True, dns_errno=exc.errno
+                )
+            except UnicodeError as exc:  # a label too long for IDNA: no such name can exist
+                return EgressDecision(
+                    False,
+                    f"{host} does not resolve: {exc}",
+                    unresolved=True,
+                    dns_errno=socket.EAI_NONAME,
+                )
             if not addresses:
                 return EgressDecision(False, f"{host} resolved to nothing", unresolved=True)
         # Every address must pass: a name with one public and one private answer is the
@@ -261,9 +272,9 @@ class PinningBackend(httpcore.SyncBackend):
     ) -> httpcore.NetworkStream:
         decision = self.policy.check_host(host, port)
         if decision.unresolved:
-            # Keep socket.gaierror on the chain: fetch_errors maps it to NameNotResolved.
+            # Keep socket.gaierror and its code on the chain: fetch_errors maps it.
             try:
-                raise socket.gaierror(socket.EAI_NONAME, decision.reason)
+                raise socket.gaierror(decision.dns_errno or socket.EAI_FAIL, decision.reason)
             except socket.gaierror as exc:
                 raise httpcore.ConnectError(decision.reason) from exc
         if not decision.allowed:

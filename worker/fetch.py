@@ -51,6 +51,7 @@ from worker.fetch_errors import (
     TooLarge,
     TooManyRedirects,
     map_httpx_errors,
+    name_error_class,
 )
 from worker.politeness import Gate
 from worker.settings import Settings
@@ -399,7 +400,9 @@ def _egress_error(url: str, policy: EgressPolicy | None) -> FetchError | None:
     if decision.allowed:
         return None
     if decision.unresolved:
-        return NameNotResolved(f"name not resolved: {decision.reason}", url=url)
+        cls = name_error_class(decision.dns_errno)
+        what = "name not resolved" if cls is NameNotResolved else "name lookup failed"
+        return cls(f"{what}: {decision.reason}", url=url)
     return EgressRefused(decision.reason, url=url)
 
 

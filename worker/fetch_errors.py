@@ -7,7 +7,9 @@ FetchError                      every failure of a fetch; `.url` is the URL bein
 │   ├── ReadTimeout             the server went silent (per-read timeout)
 │   └── DeadlineExceeded        our wall-clock cap per fetch (settings.total_timeout)
 ├── ConnectError                could not open, or lost, the connection
-│   ├── NameNotResolved         the resolver said the name does not exist (socket.gaierror)
+│   ├── NameNotResolved         the resolver said the name does not exist (NXDOMAIN: EAI_NONAME)
+│   ├── ResolverFailure         the lookup itself failed (SERVFAIL, timeout, no address):
+│   │                           says nothing about the name, so never `dead`; retried
 │   ├── ConnectionRefused       ECONNREFUSED
 │   └── ConnectionReset         ECONNRESET, during connect or mid-body
 ├── TLSError                    handshake or certificate failure (ssl.SSLError)
@@ -52,11 +54,13 @@ __all__ = [
     "ProxyError",
     "ReadTimeout",
     "RedirectLoop",
+    "ResolverFailure",
     "TLSError",
     "TimeoutError_",
     "TooLarge",
     "TooManyRedirects",
     "map_httpx_errors",
+    "name_error_class",
 ]
 
 
@@ -95,6 +99,20 @@ class ConnectError(FetchError):
 
 class NameNotResolved(ConnectError):
     kind = "name_not_resolved"
+
+
+class ResolverFailure(ConnectError):
+    kind = "resolver_failure"
+
+
+def name_error_class(errno: int | None) -> type[ConnectError]:
+    """NXDOMAIN is a fact about the name; every other resolver failure is about the lookup.
+
+    getaddrinfo says EAI_NONAME for an authoritative "no such name"; EAI_AGAIN for
+    SERVFAIL or a resolver that timed out, EAI_FAIL for a broken answer, EAI_NODATA for
+    a name with no address record: none of those proves the name is gone.
+    """
+    return NameNotResolved if errno == socket.EAI_NONAME else ResolverFailure
 
 
 class ConnectionRefused(ConnectError):
@@ -157,8 +175,10 @@ def _network_error(exc: BaseException, url: str, *, proxied: bool) -> FetchError
     if _find(exc, ssl.SSLError) is not None:
         return TLSError(f"TLS failure: {exc}", url=url)
     cls: type[FetchError]
-    if _find(exc, socket.gaierror) is not None:
-        cls, what = NameNotResolved, "name not resolved"
+    gai = _find(exc, socket.gaierror)
+    if gai is not None:
+        cls = name_error_class(getattr(gai, "errno", None))
+        what = "name not resolved" if cls is NameNotResolved else "name lookup failed"
     elif _find(exc, ConnectionRefusedError) is not None:
         cls, what = ConnectionRefused, "connection refused"
     elif _find(exc, ConnectionResetError) is not None:

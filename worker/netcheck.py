@@ -15,6 +15,7 @@ from schemas import Evidence, Problem, ProblemCode, SourceStatus
 NETWORK_ERROR_KINDS = frozenset(
     {
         "name_not_resolved",
+        "resolver_failure",
         "connect_error",
         "connection_refused",
         "connect_timeout",
