@@ -1,7 +1,10 @@
 """The web app: editors queue digests, auditors read reports (FastAPI + Jinja2, no CDN).
 
 `create_app(settings)` builds it; `sourcevault serve` runs it under uvicorn. Archived
-pages are never served from this origin: citation links redirect to pywb's own port.
+pages are never served from this origin, nor from this site: citation links redirect to
+replay on its own host (archive.replay). Every cookie-borne POST must come from this
+origin (`access.cross_site`, checked here before any route) and carry its session's
+CSRF token (`access.check_csrf`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from archive.web import api, pages
-from archive.web.access import CSRF_COOKIE, Access, Forbidden, NeedLogin
-from archive.web.auth import SessionCodec, UserStore, load_secret
+from archive.web.access import PRESESSION_COOKIE, Access, Forbidden, NeedLogin, cross_site
+from archive.web.auth import RevokedSessions, SessionCodec, UserStore, load_secret
 from archive.web.config import WebConfig
 from archive.web.service import Service
 from worker.settings import Settings
@@ -109,6 +112,7 @@ def create_app(
     codec = SessionCodec(
         load_secret(config.secret_file or web_dir / "secret.key"),
         max_age=config.session_hours * 3600,
+        revoked=RevokedSessions(web_dir / "revoked-sessions.json"),
     )
     app = FastAPI(
         title="sourcevault",
@@ -130,17 +134,31 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response: Response = await call_next(request)
+        # A Bearer token is never sent by a browser on its own: only cookie-borne
+        # requests can be forged from another site.
+        refused = None
+        if "authorization" not in request.headers:
+            refused = cross_site(request.method, request.headers, allowed_origins=config.origins)
+        if refused is not None:
+            log.warning("refused %s %s: %s", request.method, request.url.path, refused)
+            reason = f"refused: {refused}; forms are only accepted from this site"
+            response: Response = (
+                JSONResponse({"detail": reason}, status.HTTP_403_FORBIDDEN)
+                if _wants_json(request)
+                else pages.page(request, "message.html", 403, title="Not allowed", message=reason)
+            )
+        else:
+            response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
-        new_csrf = getattr(request.state, "new_csrf", None)
-        if new_csrf and CSRF_COOKIE not in request.cookies:
+        new_presession = getattr(request.state, "new_presession", None)
+        if new_presession and PRESESSION_COOKIE not in request.cookies:
             response.set_cookie(
-                CSRF_COOKIE,
-                new_csrf,
+                PRESESSION_COOKIE,
+                new_presession,
                 httponly=True,
                 samesite="strict",
                 secure=config.secure_cookies,

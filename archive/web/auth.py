@@ -3,7 +3,9 @@
 Two roles: `auditor` reads, `editor` reads and queues. Users live in a small JSON file
 (`sourcevault users add`); passwords are hashed with scrypt, API tokens are stored only
 as their SHA-256. Sessions are a signed cookie (HMAC-SHA256 over a small JSON payload)
-so the app keeps no session state; the key sits in the data dir, created on first use.
+carrying a random session id; the only session state the app keeps is the ids of
+sessions ended by a logout (RevokedSessions). The key sits in the data dir, created on
+first use.
 """
 
 from __future__ import annotations
@@ -174,29 +176,124 @@ def load_secret(path: Path) -> bytes:
         return key
 
 
-class SessionCodec:
-    """Signs and checks `{"u": user, "exp": unix time}` session cookies."""
+@dataclass(frozen=True)
+class Session:
+    """A valid session cookie's content: who, which session, until when (unix time)."""
 
-    def __init__(self, secret: bytes, *, max_age: float) -> None:
+    user: str
+    sid: str
+    exp: float
+
+
+class RevokedSessions:
+    """Session ids ended by a logout, each kept until its cookie would have expired.
+
+    A small JSON file (`{sid: exp}`) so every web process sees a logout; with no path,
+    in memory only (one process). Re-read only when the file changes.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._ids: dict[str, float] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    def _refresh(self) -> None:
+        if self.path is None:
+            return
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._ids, self._stamp = {}, None
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            try:
+                data = json.loads(self.path.read_text("utf-8"))
+                ids = {str(k): float(v) for k, v in data.items()}
+            except (ValueError, TypeError, AttributeError):
+                log.error("%s is unreadable: no session is refused by it", self.path)
+                ids = {}
+            self._ids, self._stamp = ids, stamp
+
+    def add(self, sid: str, exp: float, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            self._refresh()
+            ids = {k: v for k, v in self._ids.items() if v > now}  # expired ones: gone
+            ids[sid] = exp
+            self._ids = ids
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(ids), encoding="utf-8")
+                os.chmod(tmp, 0o600)
+                tmp.replace(self.path)
+                self._stamp = None  # re-read: another process may write next
+
+    def __contains__(self, sid: object) -> bool:
+        with self._lock:
+            self._refresh()
+            return sid in self._ids
+
+
+class SessionCodec:
+    """Signs and checks `{"u": user, "sid": session id, "exp": unix time}` session cookies.
+
+    The signature makes a cookie unforgeable; the session id makes it revocable: a
+    logout adds it to `revoked`, and a revoked cookie is refused from then on. The id
+    also binds the session's CSRF token (`csrf_token`), so the token is never a value a
+    browser could be handed by another page: it is derived from the server key.
+    """
+
+    def __init__(
+        self, secret: bytes, *, max_age: float, revoked: RevokedSessions | None = None
+    ) -> None:
         self.secret = secret
         self.max_age = max_age
+        self.revoked = revoked if revoked is not None else RevokedSessions(None)
 
     def _sign(self, body: bytes) -> str:
         return hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
     def encode(self, user: str, *, now: float | None = None) -> str:
-        payload = {"u": user, "exp": int((now or time.time()) + self.max_age)}
+        payload = {
+            "u": user,
+            "sid": secrets.token_urlsafe(18),
+            "exp": int((now or time.time()) + self.max_age),
+        }
         body = base64.urlsafe_b64encode(json.dumps(payload).encode())
         return f"{body.decode()}.{self._sign(body)}"
 
-    def decode(self, cookie: str, *, now: float | None = None) -> str | None:
-        """The user name, or None for a forged, malformed or expired cookie."""
+    def session(self, cookie: str, *, now: float | None = None) -> Session | None:
+        """The session, or None for a forged, malformed, expired or logged-out cookie."""
         body, _, sig = cookie.partition(".")
         if not hmac.compare_digest(self._sign(body.encode()), sig):
             return None
         try:
             payload = json.loads(base64.urlsafe_b64decode(body))
-            user, exp = str(payload["u"]), float(payload["exp"])
+            found = Session(str(payload["u"]), str(payload["sid"]), float(payload["exp"]))
         except (ValueError, KeyError, TypeError):
             return None
-        return user if exp > (now or time.time()) else None
+        if found.exp <= (now or time.time()) or found.sid in self.revoked:
+            return None
+        return found
+
+    def decode(self, cookie: str, *, now: float | None = None) -> str | None:
+        """The user name, or None for a forged, malformed, expired or logged-out cookie."""
+        found = self.session(cookie, now=now)
+        return found.user if found else None
+
+    def revoke(self, cookie: str, *, now: float | None = None) -> bool:
+        """End the cookie's session (logout): refused from now on. False if it was not valid."""
+        found = self.session(cookie, now=now)
+        if found is None:
+            return False
+        self.revoked.add(found.sid, found.exp, now=now)
+        return True
+
+    def csrf_token(self, purpose: str, binding: str) -> str:
+        """The CSRF token bound to a session id (`purpose="session"`) or to a pre-session
+        cookie's value (`"pre"`, the login form): an HMAC with the server key."""
+        msg = f"sourcevault-csrf\0{purpose}\0{binding}".encode()
+        return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,3 +24,14 @@ class WebConfig(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="mark cookies Secure (set it when served over HTTPS)"
     )
+    origins: list[str] = Field(
+        default_factory=list,
+        description="public origins of the app (e.g. https://sourcevault.example.org) whose "
+        "form posts are accepted although the Host header differs (a reverse proxy that "
+        "rewrites Host); the app's own origin is always accepted",
+    )
+
+    @field_validator("origins", mode="after")
+    @classmethod
+    def _bare_origins(cls, value: list[str]) -> list[str]:
+        return [v.strip().rstrip("/") for v in value]

@@ -114,8 +114,14 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await check_csrf(request)
+    acc = access(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        acc.codec.revoke(cookie)  # refused from now on, wherever the cookie was copied
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(SESSION_COOKIE, samesite="strict")
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="strict", secure=acc.config.secure_cookies
+    )
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ with warnings.catch_warnings():  # starlette's notice about httpx vs httpx2, not
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from archive.web.access import CSRF_COOKIE
 from archive.web.app import create_app
 from archive.web.auth import Role
 from archive.web.config import WebConfig
@@ -35,7 +35,7 @@ class WebApp:
         return TestClient(self.app, base_url="http://127.0.0.1")
 
     def login(self, role: str) -> TestClient:
-        """A client logged in as `editor` or `auditor`, holding its CSRF cookie."""
+        """A client logged in as `editor` or `auditor` (its session cookie)."""
         client = self.client()
         client.get("/login")
         password = EDITOR_PASSWORD if role == "editor" else AUDITOR_PASSWORD
@@ -48,10 +48,16 @@ class WebApp:
         return client
 
 
-def csrf(client: TestClient) -> str:
-    value = client.cookies.get(CSRF_COOKIE)
-    assert value, "the login page sets the CSRF cookie"
-    return value
+_CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
+
+
+def csrf(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token a page's forms carry (bound to the client's session or, before login,
+    to its pre-session cookie), read from the page as a browser would: never a cookie."""
+    r = client.get(path)
+    found = _CSRF_FIELD.search(r.text)
+    assert found, f"{path} has no CSRF field"
+    return found.group(1)
 
 
 def make_web_app(
