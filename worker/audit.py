@@ -20,6 +20,7 @@ Nothing here touches the network.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -40,12 +41,20 @@ from worker.db import (
     CustodySeal,
     CustodyTimestamp,
     Run,
+    RunState,
     make_engine,
     make_session_factory,
 )
 from worker.settings import Settings
 
-__all__ = ["AuditResult", "Finding", "audit_data_dir", "audit_wacz"]
+__all__ = [
+    "AuditResult",
+    "Finding",
+    "SealRefused",
+    "audit_data_dir",
+    "audit_wacz",
+    "seal_unfinished",
+]
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +205,10 @@ def _check_run(
     ca: bytes | None,
     result: AuditResult,
 ) -> None:
+    run = session.get(Run, run_id)
+    if run is not None and run.state == RunState.FAILED:
+        # the run's own storage or database failed: what it holds is not the whole digest
+        result.fail(Finding("run", f"run {run_id} failed: {run.error or 'no cause recorded'}"))
     chains = custody.run_entries(session, run_id)
     if not chains:
         result.summary.append(f"run {run_id}: no custody log (made before custody existed)")
@@ -211,7 +224,7 @@ def _check_run(
     seal = custody.latest_seal(session, run_id)
     public = {k: custody.iter_public(v) for k, v in chains.items()}
     if seal is None:
-        result.fail(Finding("seal", f"run {run_id}: the custody log was never signed"))
+        result.fail(Finding("seal", _unsealed(run_id, run)))
         sealed_note = "unsigned"
     else:
         if not pub_path.exists():
@@ -230,6 +243,65 @@ def _check_run(
         f"run {run_id}: {len(chains)} custody chains, {entries} entries link and hash; "
         f"{sealed_note}"
     )
+
+
+def _unsealed(run_id: str, run: Run | None) -> str:
+    """Why a run has no seal, and the command that mends it."""
+    state = run.state if run is not None else "unknown"
+    seal = f"`sourcevault verify --seal {run_id}` seals what was committed"
+    if run is None or state not in (RunState.QUEUED, RunState.RUNNING):
+        return f"run {run_id} ({state}): the custody log was never signed; {seal}"
+    if not run.owner:  # submitted to a deployment: its workers finalize it
+        return (
+            f"run {run_id} is {state}: unsealed until its workers finish it; if they are "
+            f"gone for good, {seal}"
+        )
+    from worker.runner import owner_alive
+
+    if owner_alive(run.owner):
+        return f"run {run_id} is {state}: its `sourcevault run` still works on it, unsealed"
+    again = f"`sourcevault run {run.source_name}` resumes it, or " if run.source_name else ""
+    return (
+        f"run {run_id} is unsealed: left {state} when its `sourcevault run` process died "
+        f"before finalize signed the custody log; {again}{seal}"
+    )
+
+
+class SealRefused(ValueError):
+    """`verify --seal` will not seal this run (unknown, or still being captured)."""
+
+
+def seal_unfinished(settings: Settings, run_id: str) -> str:
+    """`verify --seal RUN`: end a run whose process died and seal what was committed.
+
+    Jobs never finished are marked failed ("interrupted"), then the run goes through the
+    same `finalize` as every run (report files, custody `reported` entry, signed seal).
+    Refused while a live process or worker still works on the run."""
+    from worker import jobs
+    from worker.report import finalize
+    from worker.runner import owner_alive
+    from worker.runtime import build_runtime
+
+    runtime = build_runtime(settings)  # also cuts a dead writer's uncommitted WARC records
+    try:
+        with runtime.sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise SealRefused(f"no run {run_id!r}")
+            if run.state in (RunState.QUEUED, RunState.RUNNING):
+                if run.owner and owner_alive(run.owner):
+                    raise SealRefused(f"run {run_id} is still running (process {run.owner})")
+                stale = dt.timedelta(seconds=settings.claim_stale_after)
+                if jobs.live_claims(session, run_id, stale_after=stale):
+                    raise SealRefused(f"run {run_id}: a worker is still capturing its sources")
+                jobs.interrupt_unfinished(session, run_id)
+        finalize(runtime, run_id)
+        with runtime.sessions() as session:
+            progress = jobs.run_progress(session, run_id)
+        assert progress is not None
+        return f"run {run_id} sealed: {progress.state}, {progress.done}/{progress.total} captured"
+    finally:
+        runtime.close()
 
 
 def _check_stored(session: Session, rows: list[Any], result: AuditResult) -> None:

@@ -141,7 +141,7 @@ def run(
         f"{parsed.title}: {len(parsed.incidents)} incidents, {len(parsed.sources)} sources, "
         f"{len(parsed.problems)} digest problems"
     )
-    from worker.runner import run_digest  # Celery and the broker load only when needed
+    from worker.runner import RunFailed, run_digest  # Celery and the broker load when needed
 
     progress = Progress(
         TextColumn("[bold]capturing"),
@@ -163,6 +163,10 @@ def run(
             )
         except TimeoutError as exc:
             raise _fail(str(exc), 1) from exc
+        except RunFailed as exc:  # local storage or database: never a verdict on a link
+            raise _fail(str(exc), 1) from exc
+    if outcome.resumed:
+        console.print(f"resumed the unfinished run {outcome.run_id} (its process had died)")
     out_dir = out or Path("reports") / outcome.run_id
     files = _write_all(outcome.report, out_dir, sealed=report_dir(settings, outcome.run_id))
     _print_summary(outcome.report)
@@ -428,12 +432,23 @@ def verify(
     tsa_ca: Annotated[
         Path | None, typer.Option("--tsa-ca", help="CA the timestamp tokens must chain to")
     ] = None,
+    seal: Annotated[
+        str | None,
+        typer.Option(
+            "--seal", metavar="RUN", help="first end a run whose process died and seal it"
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Offline: re-hash WARC records, check the custody log, seals and timestamps."""
-    from worker.audit import audit_data_dir, audit_wacz, print_result
+    from worker.audit import SealRefused, audit_data_dir, audit_wacz, print_result, seal_unfinished
 
     settings = _settings(data_dir=data_dir, tsa_ca_file=tsa_ca)
+    if seal is not None:
+        try:
+            typer.echo(seal_unfinished(settings, seal))
+        except SealRefused as exc:
+            raise _fail(str(exc), 1) from exc
     if wacz is not None:
         if not wacz.is_file():
             raise _fail(f"{wacz}: no such file")

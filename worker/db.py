@@ -81,6 +81,12 @@ class Run(Base):
     # one editor's big digest does not hold up another's small one
     kind: Mapped[str] = mapped_column(String(20), default="bulk", server_default="bulk")
     editor: Mapped[str] = mapped_column(String(120), default="", server_default="", index=True)
+    # why the run failed (a local storage or database failure, never a fact about a link)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # the `sourcevault run` process waiting on it ("<host>:<pid>:<start time>", see
+    # worker.runner); None for runs submitted to a deployment. A re-run of the same digest
+    # resumes a queued/running run whose owner is dead instead of starting a new one.
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class CaptureJob(Base):
@@ -99,6 +105,12 @@ class CaptureJob(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # refreshed by the claiming process while the capture runs (worker.jobs.Heartbeat):
+    # a claim whose heartbeat is stale belongs to a dead worker and is taken over
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # when its capture task was last sent (or is due, for a retry): the sweeper re-sends
+    # a pending job whose message is lost (worker.jobs.sweep_lost)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Attempt(Base):

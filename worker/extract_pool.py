@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -100,7 +101,12 @@ class ProcessExtractor:
                 # spawn: fresh processes, children of this one (reaped and accounted for
                 # here), and no fork of a process that is running threads
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=context,
+                    initializer=watch_parent,
+                    initargs=(os.getpid(),),
+                )
                 # start (and warm) every process now: Python 3.11 starts them one per
                 # submit, and a crash in a process it is still starting goes unnoticed
                 # until the pool's next event
@@ -147,7 +153,9 @@ class ProcessExtractor:
         # Twice in a shared pool may be a neighbour's crash both times: a process of its
         # own says whether this page is the one.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(1, mp_context=context) as alone:
+        with ProcessPoolExecutor(
+            1, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+        ) as alone:
             try:
                 future = alone.submit(self._fn, html, url=url, charset=charset, options=options)
                 return future.result()
@@ -174,6 +182,19 @@ class ProcessExtractor:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def watch_parent(parent: int, interval: float = 1.0) -> None:
+    """Pool initializer: exit when `parent` is gone (a SIGKILLed `run` or worker must not
+    leave its extraction processes behind). A thread polls the parent pid; prctl's
+    PDEATHSIG would follow the parent *thread* that happened to start the process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sourcevault-watch-parent", daemon=True).start()
 
 
 def _warm() -> None:

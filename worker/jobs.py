@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +22,10 @@ from schemas import Digest, Evidence
 from worker.db import Attempt, CaptureJob, CaptureRow, EvidenceRow, JobStatus, Run, RunState, utcnow
 
 log = logging.getLogger(__name__)
+
+
+class ClaimLost(RuntimeError):
+    """Our claim was taken over (our worker looked dead); the new owner's capture counts."""
 
 
 class ClaimOutcome(StrEnum):
@@ -37,8 +42,16 @@ class Claim:
     attempt_id: int | None = None
 
 
-def create_run(session: Session, run_id: str, digest: Digest, *, source_name: str = "") -> Run:
-    """Insert the run and one job per unique source, committed BEFORE anything is queued."""
+def create_run(
+    session: Session,
+    run_id: str,
+    digest: Digest,
+    *,
+    source_name: str = "",
+    owner: str | None = None,
+) -> Run:
+    """Insert the run and one job per unique source, committed BEFORE anything is queued.
+    `owner`: the `sourcevault run` process that waits on it (see `resumable_run`)."""
     run = Run(
         id=run_id,
         digest_id=digest.id,
@@ -46,6 +59,7 @@ def create_run(session: Session, run_id: str, digest: Digest, *, source_name: st
         digest_json=digest.model_dump_json(),
         source_name=source_name,
         state=RunState.QUEUED,
+        owner=owner,
     )
     session.add(run)
     session.flush()  # the run row first: the jobs' foreign keys point at it
@@ -78,6 +92,58 @@ def create_run(session: Session, run_id: str, digest: Digest, *, source_name: st
     return run
 
 
+def resumable_run(
+    session: Session, digest: Digest, *, alive: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    """The latest unfinished run of this very digest (same id and content) whose owning
+    `run` process is dead: (run id, its owner). A re-run resumes it instead of starting
+    a new one (`resume_run`)."""
+    rows = session.execute(
+        select(Run.id, Run.owner, Run.digest_json)
+        .where(Run.digest_id == digest.id)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .where(Run.owner.is_not(None))
+        .order_by(Run.created_at.desc())
+    ).all()
+    content = digest.model_dump_json()
+    for run_id, owner, digest_json in rows:
+        if owner is not None and digest_json == content and not alive(owner):
+            return str(run_id), str(owner)
+    return None
+
+
+def resume_run(session: Session, run_id: str, *, old_owner: str, owner: str) -> bool:
+    """Take a dead owner's run over (compare-and-swap on `owner`); its in-progress jobs go
+    back to pending (their process is gone). False if another process took it first."""
+    now = utcnow()
+    moved = session.execute(
+        update(Run).where(Run.id == run_id, Run.owner == old_owner).values(owner=owner)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    orphaned = select(CaptureJob.id).where(
+        CaptureJob.run_id == run_id, CaptureJob.status == JobStatus.IN_PROGRESS
+    )
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id.in_(orphaned), Attempt.finished_at.is_(None))
+        .values(finished_at=now, outcome="lost", detail="its `run` process died; resumed")
+    )
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.run_id == run_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+        .values(status=JobStatus.PENDING, last_error="its `run` process died; resumed")
+    )
+    session.commit()
+    return True
+
+
+def run_owner(session: Session, run_id: str) -> str | None:
+    run = session.get(Run, run_id, populate_existing=True)
+    return run.owner if run is not None else None
+
+
 def next_run_id(session: Session, digest_id: str) -> str:
     """The digest id for the first run of a digest, then `<id>-2`, `<id>-3`…"""
     taken = set(
@@ -100,8 +166,8 @@ def claim_job(
     *,
     stale_after: dt.timedelta,
 ) -> Claim:
-    """Compare-and-swap pending → in_progress, or take over a claim that is stale (older
-    than `stale_after`) or held by this same Celery task id.
+    """Compare-and-swap pending → in_progress, or take over a claim that is stale (its
+    heartbeat older than `stale_after`: see `Heartbeat`) or held by this same Celery task id.
 
     The same task id with an unfinished attempt is this very message delivered again: its
     worker died (reject_on_worker_lost requeues it at once, e.g. an OOM-killed prefork
@@ -124,10 +190,15 @@ def claim_job(
             or_(
                 CaptureJob.status.in_([JobStatus.PENDING, JobStatus.FAILED]),
                 (CaptureJob.status == JobStatus.IN_PROGRESS)
-                & or_(CaptureJob.claimed_at < stale_before, same_delivery),
+                & or_(_last_sign_of_life() < stale_before, same_delivery),
             )
         )
-        .values(status=JobStatus.IN_PROGRESS, claimed_at=now, attempts=CaptureJob.attempts + 1)
+        .values(
+            status=JobStatus.IN_PROGRESS,
+            claimed_at=now,
+            heartbeat_at=now,
+            attempts=CaptureJob.attempts + 1,
+        )
     )
     job = session.get(CaptureJob, job_id, populate_existing=True)
     if result.rowcount == 0:  # type: ignore[attr-defined]
@@ -172,6 +243,11 @@ def finish_job(
 
     `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
     """
+    # Ours only while our attempt is open: a sweeper or a later delivery that took the job
+    # over (our worker looked dead) closed it, and its capture is the one that counts.
+    if not _close_attempt(session, attempt_id, "done", evidence.status):
+        session.rollback()
+        raise ClaimLost(f"capture job {job_id}: attempt {attempt_id} was taken over")
     if capture is not None:
         capture.job_id = job_id
         session.add(capture)
@@ -185,7 +261,6 @@ def finish_job(
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise ValueError(f"capture job {job_id} does not exist")
-    _close_attempt(session, attempt_id, "done", evidence.status)
     if extra_rows is not None:
         session.flush()  # the capture row gets its id first
         extra_rows(session)
@@ -202,25 +277,73 @@ def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str,
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:
-    """Record a failed attempt; the job goes back to `failed` (a retry may claim it again)."""
+    """Record a failed attempt; the job goes back to `failed` (a retry may claim it again).
+    Nothing changes if the attempt was taken over meanwhile (the new owner decides)."""
     session.rollback()
-    job = session.get(CaptureJob, job_id)
-    if job is None:
+    if not _close_attempt(session, attempt_id, "failed", error):
+        session.rollback()
         return
-    job.status = JobStatus.FAILED
-    job.last_error = error
-    _close_attempt(session, attempt_id, "failed", error)
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(status=JobStatus.FAILED, last_error=error)
+    )
     session.commit()
 
 
-def _close_attempt(session: Session, attempt_id: int | None, outcome: str, detail: str) -> None:
-    if attempt_id is None:
+def release_job(
+    session: Session, job_id: int, attempt_id: int | None, error: str, *, due_in: float = 0
+) -> None:
+    """A local failure (WARC dir, disk, database): nothing is known about the link, so the
+    job goes back to `pending` for a retry due in `due_in` seconds, with no evidence."""
+    session.rollback()
+    if not _close_attempt(session, attempt_id, "storage_error", error):
+        session.rollback()
         return
     session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+        .values(
+            status=JobStatus.PENDING,
+            last_error=error,
+            enqueued_at=utcnow() + dt.timedelta(seconds=due_in),
+        )
+    )
+    session.commit()
+
+
+def fail_on_storage(session: Session, run_id: str, job_id: int, error: str) -> None:
+    """Retries spent on a local failure: the job fails, and so does its run, naming the
+    error. The link is not judged: no evidence row is written."""
+    session.rollback()
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id, CaptureJob.status != JobStatus.DONE)
+        .values(status=JobStatus.FAILED, last_error=error, finished_at=utcnow())
+    )
+    fail_run(session, run_id, error)
+
+
+def fail_run(session: Session, run_id: str, error: str) -> None:
+    """The run ends `failed` with its cause recorded (the first cause is kept)."""
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state != RunState.FAILED)
+        .values(state=RunState.FAILED, error=error[:4000], finished_at=utcnow())
+    )
+    session.commit()
+
+
+def _close_attempt(session: Session, attempt_id: int | None, outcome: str, detail: str) -> bool:
+    """Close an open attempt; False if it was already closed (taken over by another)."""
+    if attempt_id is None:
+        return True
+    closed = session.execute(
         update(Attempt)
-        .where(Attempt.id == attempt_id)
+        .where(Attempt.id == attempt_id, Attempt.finished_at.is_(None))
         .values(finished_at=utcnow(), outcome=outcome, detail=detail[:2000])
     )
+    return bool(closed.rowcount)  # type: ignore[attr-defined]
 
 
 def existing_capture(session: Session, job_id: int) -> CaptureRow | None:
@@ -272,8 +395,12 @@ def run_progress(session: Session, run_id: str) -> Progress | None:
 
 
 def mark_run(session: Session, run_id: str, state: RunState) -> None:
-    run = session.get(Run, run_id)
+    """Set a run's state; a `failed` run stays failed (finalize still writes its report)."""
+    run = session.get(Run, run_id, populate_existing=True)
     if run is None:
+        return
+    if run.state == RunState.FAILED and state != RunState.FAILED:
+        session.commit()
         return
     run.state = state
     if state in (RunState.DONE, RunState.FAILED):
@@ -290,7 +417,7 @@ def abandon_stale(session: Session, *, stale_after: dt.timedelta) -> int:
     result = session.execute(
         update(CaptureJob)
         .where(CaptureJob.status == JobStatus.IN_PROGRESS)
-        .where(CaptureJob.claimed_at < utcnow() - stale_after)
+        .where(_last_sign_of_life() < utcnow() - stale_after)
         .values(status=JobStatus.FAILED, last_error="abandoned: no worker finished the capture")
     )
     session.commit()
@@ -300,18 +427,234 @@ def abandon_stale(session: Session, *, stale_after: dt.timedelta) -> int:
     return n
 
 
-def unfinalized_runs(session: Session) -> list[str]:
-    """Runs whose every job has ended but which were never marked done (a lost callback)."""
+def unfinalized_runs(session: Session, *, grace: dt.timedelta | None = None) -> list[str]:
+    """Runs whose every job has ended but which were never marked done (a lost callback).
+
+    With `grace`, only runs whose last job ended longer ago than that: the chord callback
+    of a run that just finished is still on its way."""
     open_jobs = (
         select(CaptureJob.run_id)
         .where(CaptureJob.status.in_([JobStatus.PENDING, JobStatus.IN_PROGRESS]))
         .distinct()
     )
-    return list(
-        session.scalars(
-            select(Run.id)
-            .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
-            .where(Run.id.not_in(open_jobs))
-            .order_by(Run.created_at)
-        )
+    query = (
+        select(Run.id)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .where(Run.id.not_in(open_jobs))
+        .order_by(Run.created_at)
     )
+    if grace is not None:
+        recent = (
+            select(CaptureJob.run_id).where(CaptureJob.finished_at >= utcnow() - grace).distinct()
+        )
+        query = query.where(Run.id.not_in(recent))
+    return list(session.scalars(query))
+
+
+def _last_sign_of_life() -> Any:
+    """When a claimed job's worker last showed it was alive (heartbeat, else the claim)."""
+    return func.coalesce(CaptureJob.heartbeat_at, CaptureJob.claimed_at)
+
+
+@dataclass(frozen=True)
+class LostJob:
+    run_id: str
+    job_id: int
+    why: str
+
+
+def take_over_stale(session: Session, *, stale_after: dt.timedelta) -> list[LostJob]:
+    """In-progress jobs whose claim heartbeat stopped (their worker died): back to
+    `pending`, their open attempt closed as lost, for the caller to send again.
+
+    Each job is moved by a compare-and-swap on its row, so of several sweepers (one per
+    worker) exactly one re-sends it."""
+    now = utcnow()
+    candidates = session.execute(
+        select(CaptureJob.id, CaptureJob.run_id)
+        .join(Run, Run.id == CaptureJob.run_id)
+        .where(CaptureJob.status == JobStatus.IN_PROGRESS)
+        .where(_last_sign_of_life() < now - stale_after)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+    ).all()
+    lost = []
+    for job_id, run_id in candidates:
+        moved = session.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+            .where(_last_sign_of_life() < now - stale_after)
+            .values(
+                status=JobStatus.PENDING,
+                enqueued_at=now,
+                last_error="worker lost: its claim heartbeat stopped",
+            )
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            continue
+        session.execute(
+            update(Attempt)
+            .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
+            .values(finished_at=now, outcome="lost", detail="its worker stopped heartbeating")
+        )
+        lost.append(LostJob(run_id, job_id, "stale claim"))
+    session.commit()
+    return lost
+
+
+def take_over_unsent(session: Session, *, lost_after: dt.timedelta) -> list[LostJob]:
+    """Pending jobs of active runs sent (or due) longer ago than `lost_after`.
+
+    Call it only when the broker's queues are empty: then such a job's message is
+    nowhere a live worker will see it (held by a dead worker's reservation until the
+    visibility timeout, or lost by a broker restart). A duplicate is harmless: the
+    claim lets one delivery do the work. Compare-and-swap on `enqueued_at`."""
+    now = utcnow()
+    candidates = session.execute(
+        select(CaptureJob.id, CaptureJob.run_id, CaptureJob.enqueued_at)
+        .join(Run, Run.id == CaptureJob.run_id)
+        .where(CaptureJob.status == JobStatus.PENDING)
+        .where(func.coalesce(CaptureJob.enqueued_at, Run.created_at) < now - lost_after)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+    ).all()
+    lost = []
+    for job_id, run_id, enqueued_at in candidates:
+        same = (
+            CaptureJob.enqueued_at.is_(None)
+            if enqueued_at is None
+            else CaptureJob.enqueued_at == enqueued_at
+        )
+        moved = session.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.PENDING, same)
+            .values(enqueued_at=now)
+        )
+        if moved.rowcount:  # type: ignore[attr-defined]
+            lost.append(LostJob(run_id, job_id, "message lost"))
+    session.commit()
+    return lost
+
+
+def claim_finalize(session: Session, run_id: str, token: str) -> bool:
+    """Compare-and-swap on the run's `celery_id`, so one sweeper sends its finalize."""
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None or run.state not in (RunState.QUEUED, RunState.RUNNING):
+        session.rollback()
+        return False
+    same = Run.celery_id.is_(None) if run.celery_id is None else Run.celery_id == run.celery_id
+    moved = session.execute(update(Run).where(Run.id == run_id, same).values(celery_id=token))
+    session.commit()
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+def live_claims(session: Session, run_id: str, *, stale_after: dt.timedelta) -> int:
+    """Jobs of the run whose claim is still beating (a live worker is capturing them)."""
+    return int(
+        session.scalar(
+            select(func.count(CaptureJob.id)).where(
+                CaptureJob.run_id == run_id,
+                CaptureJob.status == JobStatus.IN_PROGRESS,
+                _last_sign_of_life() >= utcnow() - stale_after,
+            )
+        )
+        or 0
+    )
+
+
+INTERRUPTED = "interrupted: its run was sealed as it stood (`sourcevault verify --seal`)"
+
+
+def interrupt_unfinished(session: Session, run_id: str) -> int:
+    """End a dead run's unfinished jobs as failed (never captured), so it can be sealed."""
+    now = utcnow()
+    unfinished = [JobStatus.PENDING, JobStatus.IN_PROGRESS]
+    open_jobs = select(CaptureJob.id).where(
+        CaptureJob.run_id == run_id, CaptureJob.status.in_(unfinished)
+    )
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id.in_(open_jobs), Attempt.finished_at.is_(None))
+        .values(finished_at=now, outcome="lost", detail=INTERRUPTED)
+    )
+    result = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.run_id == run_id, CaptureJob.status.in_(unfinished))
+        .values(status=JobStatus.FAILED, last_error=INTERRUPTED, finished_at=now)
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_due(session: Session, job_id: int, seconds: float) -> None:
+    """A retry of the job is due in `seconds`: the sweeper counts its message as sent."""
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(enqueued_at=utcnow() + dt.timedelta(seconds=seconds))
+    )
+    session.commit()
+
+
+def mark_enqueued(session: Session, job_ids: list[int]) -> None:
+    """Record when the jobs' capture tasks were sent (see `take_over_unsent`)."""
+    if job_ids:
+        session.execute(
+            update(CaptureJob).where(CaptureJob.id.in_(job_ids)).values(enqueued_at=utcnow())
+        )
+    session.commit()
+
+
+class Heartbeat:
+    """Refreshes `heartbeat_at` of the jobs this process is capturing, every `interval`
+    seconds, in one thread per process (started with the first job).
+
+    A worker that dies stops beating; `take_over_stale` (every worker's sweeper) and
+    `claim_job` then treat its claims as stale after `claim_stale_after`, instead of
+    waiting for the broker's visibility timeout (an hour on Redis)."""
+
+    def __init__(self, sessions: Callable[[], Any], interval: float) -> None:
+        self._sessions = sessions  # a context manager factory yielding a write Session
+        self._interval = interval
+        self._active: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_id: int) -> None:
+        with self._lock:
+            self._active.add(job_id)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="sourcevault-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, job_id: int) -> None:
+        with self._lock:
+            self._active.discard(job_id)
+
+    def beat(self) -> int:
+        with self._lock:
+            active = sorted(self._active)
+        if not active:
+            return 0
+        with self._sessions() as session:
+            result = session.execute(
+                update(CaptureJob)
+                .where(CaptureJob.id.in_(active), CaptureJob.status == JobStatus.IN_PROGRESS)
+                .values(heartbeat_at=utcnow())
+            )
+            session.commit()
+            return int(result.rowcount)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a database hiccup: the next beat tries again
+                log.warning("claim heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)

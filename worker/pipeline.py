@@ -26,6 +26,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
@@ -46,6 +48,20 @@ class JobBusy(RuntimeError):
     """Another live delivery holds the job; the task retries later."""
 
 
+class StorageError(RuntimeError):
+    """Our own storage failed (the WARC dir, the disk, the database), not the link.
+
+    Never evidence: the job goes back to pending with no status, the task retries it
+    (worker.tasks), and when the retries are spent the run fails naming this error."""
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """An error of local storage. The fetcher never raises network failures (they are
+    FetchErrors in the result), so an OSError reaching here is ours: the WARC writer,
+    a spool file, the database file; SQLAlchemy's DBAPI errors are the database's."""
+    return isinstance(exc, (OSError, DBAPIError))
+
+
 @dataclass(frozen=True)
 class Outcome:
     job_id: int
@@ -62,7 +78,7 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
             session,
             job_id,
             task_id,
-            stale_after=dt.timedelta(seconds=settings.task_time_limit),
+            stale_after=dt.timedelta(seconds=settings.claim_stale_after),
         )
         if claim.outcome is jobs.ClaimOutcome.MISSING:
             raise ValueError(f"capture job {job_id} of run {run_id} does not exist")
@@ -74,13 +90,39 @@ def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | No
         url = claim.job.canonical_url
         chain = custody.job_key(claim.job)
         attempt_id = claim.attempt_id
+    heartbeat = runtime.heartbeat
+    if heartbeat is not None:
+        heartbeat.add(job_id)
     try:
         return _capture_claimed(runtime, chain, attempt_id)
-    except Exception as exc:  # record and report; the chord must still complete
+    except jobs.ClaimLost:  # we looked dead and another delivery took the job over
+        log.warning("capture of %s (job %d) was taken over; keeping the other", url, job_id)
+        return _existing_outcome(runtime, job_id)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if is_storage_error(exc):
+            # a fact about our disk or database, not about the link: no evidence, no status
+            log.error("capture of %s (job %d): local storage failed: %s", url, job_id, error)
+            _release(runtime, job_id, attempt_id, f"local storage failed: {error}")
+            raise StorageError(f"local storage failed: {error}") from exc
+        # record and report; the chord must still complete
         log.exception("capture of %s (job %d) failed", url, job_id)
         with runtime.writing() as session:
-            jobs.fail_job(session, job_id, attempt_id, f"{type(exc).__name__}: {exc}")
+            jobs.fail_job(session, job_id, attempt_id, error)
         return Outcome(job_id, "failed")
+    finally:
+        if heartbeat is not None:
+            heartbeat.discard(job_id)
+
+
+def _release(runtime: Runtime, job_id: int, attempt_id: int | None, error: str) -> None:
+    """Give the job back for a retry; if the database itself is down, the claim's
+    heartbeat stops and a sweeper takes the job over instead."""
+    try:
+        with runtime.writing() as session:
+            jobs.release_job(session, job_id, attempt_id, error)
+    except DBAPIError:
+        log.warning("job %d: could not release it (database failing too)", job_id)
 
 
 def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int | None) -> Outcome:

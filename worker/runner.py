@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +21,7 @@ from schemas import Digest, Report
 from worker import jobs
 from worker.canvas import enqueue_run
 from worker.celery_app import configure
-from worker.db import RunState, make_engine, make_session_factory
+from worker.db import Run, RunState, make_engine, make_session_factory
 from worker.embedded import embedded_broker, in_process_worker
 from worker.queues import Kind
 from worker.report import ReplayUrl, build_report, finalize, report_dir
@@ -38,13 +41,80 @@ FINALIZE_GRACE_SECONDS = 20.0
 class RunOutcome:
     run_id: str
     report: Report
+    resumed: bool = False
 
 
-def create_run(sessions: sessionmaker[Session], digest: Digest, source_name: str) -> str:
+class RunFailed(RuntimeError):
+    """The run ended `failed` (its local storage or database failed); names the cause."""
+
+    def __init__(self, run_id: str, error: str | None) -> None:
+        super().__init__(f"run {run_id} failed: {error or 'no cause recorded'}")
+        self.run_id = run_id
+        self.error = error
+
+
+def create_run(
+    sessions: sessionmaker[Session], digest: Digest, source_name: str, *, owner: str | None = None
+) -> str:
     with sessions() as session:
         run_id = jobs.next_run_id(session, digest.id)
-        jobs.create_run(session, run_id, digest, source_name=source_name)
+        jobs.create_run(session, run_id, digest, source_name=source_name, owner=owner)
     return run_id
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), which
+    tells a live process from a later one that reuses its pid; None if there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:  # no /proc (not Linux): the pid alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie is dead too
+
+
+def this_process() -> str:
+    """The owner id of a run this process waits on: host, pid and process start time."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_started(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process named by `owner` (`this_process()` of some process) still runs.
+    Another host's process is assumed alive: only its own host can tell."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        now = _started(int(pid_text))
+    except ValueError:
+        return False
+    return now is not None and (now == started or "?" in (now, started))
+
+
+def create_or_resume(
+    sessions: sessionmaker[Session], digest: Digest, source_name: str
+) -> tuple[str, bool]:
+    """(run id, resumed): the unfinished run of this digest whose `run` process died
+    (killed, the machine rebooted), taken over; otherwise a new run."""
+    me = this_process()
+    with sessions() as session:
+        found = jobs.resumable_run(session, digest, alive=owner_alive)
+        if found is not None:
+            run_id, old_owner = found
+            if jobs.resume_run(session, run_id, old_owner=old_owner, owner=me):
+                log.warning("resuming run %s: its `run` process (%s) is gone", run_id, old_owner)
+                return run_id, True
+    return create_run(sessions, digest, source_name, owner=me), False
 
 
 def submit_digest(
@@ -98,12 +168,16 @@ def run_digest(
 ) -> RunOutcome:
     runtime = get_runtime(settings)
     runtime.extractor.start()  # its processes import while the broker and worker start
-    run_id = create_run(runtime.sessions, digest, source_name)
+    run_id, resumed = create_or_resume(runtime.sessions, digest, source_name)
     with _broker(settings):
         with runtime.sessions() as session:
             enqueue_run(session, run_id)
         wait_for_run(runtime, run_id, on_progress=on_progress, timeout=timeout)
-    return RunOutcome(run_id, finalized_report(runtime, run_id))
+    with runtime.sessions() as session:
+        run = session.get(Run, run_id)
+        if run is not None and run.state == RunState.FAILED:
+            raise RunFailed(run_id, run.error)
+    return RunOutcome(run_id, finalized_report(runtime, run_id), resumed=resumed)
 
 
 def finalized_report(runtime: Runtime, run_id: str) -> Report:

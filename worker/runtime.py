@@ -53,6 +53,8 @@ class Runtime:
     # dozens of capture threads those sleeps were most of a capture's time. Threads of
     # this process queue on this lock instead; PostgreSQL needs none.
     write_lock: AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
+    # keeps this process's claims fresh while their captures run (worker.jobs.Heartbeat)
+    heartbeat: jobs.Heartbeat | None = None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:
@@ -62,6 +64,8 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.close()
         self.extractor.close()
         self.writer.close()
         self.client.close()
@@ -82,7 +86,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         hostname=host_pseudonym(settings.data_dir),
         max_size=settings.warc_max_size,
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -96,6 +100,8 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         if engine.dialect.name == "sqlite"
         else contextlib.nullcontext(),
     )
+    runtime.heartbeat = jobs.Heartbeat(runtime.writing, settings.claim_heartbeat_interval)
+    return runtime
 
 
 def _write_lock(engine: Engine) -> AbstractContextManager[object]:

@@ -128,6 +128,34 @@ class Settings(BaseSettings):
         default=None, description="CA (PEM) that `verify` requires the TSA certificate to chain to"
     )
 
+    # dead workers and local failures (worker.jobs, worker.tasks): a dead worker's jobs
+    # are taken over within claim_stale_after + sweep_interval (under a minute)
+    claim_heartbeat_interval: float = Field(
+        default=10, gt=0, description="seconds between refreshes of a running capture's claim"
+    )
+    claim_stale_after: float = Field(
+        default=35,
+        gt=0,
+        description="a claim not refreshed for this long belongs to a dead worker: taken over",
+    )
+    sweep_interval: float = Field(
+        default=15,
+        gt=0,
+        description="seconds between each worker's sweeps for dead workers' and lost jobs",
+    )
+    finalize_grace: float = Field(
+        default=20,
+        ge=0,
+        description="seconds a run with every job ended waits for its chord callback "
+        "before a sweeper finalizes it",
+    )
+    storage_retries: int = Field(
+        default=3,
+        ge=0,
+        description="retries of a capture that failed on local storage (WARC or database); "
+        "then the run fails naming the error",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -168,6 +196,11 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(
             f"bad setting {key!r} (env SOURCEVAULT_{key.upper()}): {err['msg']}"
         ) from exc
+    if settings.claim_heartbeat_interval * 2 >= settings.claim_stale_after:
+        raise SettingsError(
+            "claim_heartbeat_interval must stay under half of claim_stale_after, or live "
+            "captures look dead"
+        )
     if settings.task_time_limit >= settings.visibility_timeout:
         raise SettingsError(
             "task_time_limit must stay below visibility_timeout, or Redis redelivers running tasks"

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
 from worker import jobs, pipeline, recheck, report
 from worker.celery_app import app
+from worker.db import RunState
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings
 
@@ -40,8 +42,25 @@ def _settings() -> Settings:
     max_retries=8,
 )
 def capture_source(self: Task, run_id: str, job_id: int) -> dict[str, Any]:
-    runtime = get_runtime(_settings())
-    outcome = pipeline.capture_one(runtime, run_id, job_id, task_id=self.request.id)
+    settings = _settings()
+    runtime = get_runtime(settings)
+    try:
+        outcome = pipeline.capture_one(runtime, run_id, job_id, task_id=self.request.id)
+    except pipeline.StorageError as exc:
+        # Our disk or database failed: retried a few times, then the run fails naming it.
+        tries = self.request.retries + 1
+        if self.request.retries >= settings.storage_retries:
+            error = f"capture of job {job_id} failed {tries} times: {exc}"
+            log.error("run %s: %s", run_id, error)
+            with runtime.writing() as session:
+                jobs.fail_on_storage(session, run_id, job_id, error)
+            return {"run_id": run_id, "job_id": job_id, "status": "failed", "error": error}
+        countdown = min(2.0**self.request.retries, 30.0)
+        with runtime.writing() as session:  # the sweeper leaves it alone until it is due
+            jobs.mark_due(session, job_id, countdown)
+        raise self.retry(
+            exc=exc, countdown=countdown, max_retries=settings.storage_retries
+        ) from exc
     return {"run_id": run_id, "job_id": job_id, "status": outcome.status}
 
 
@@ -49,6 +68,11 @@ def capture_source(self: Task, run_id: str, job_id: int) -> dict[str, Any]:
 def finalize_run(_results: list[Any] | None, run_id: str) -> dict[str, Any]:
     # Reads the database, not the chord results: a failed header task must not stop it.
     runtime = get_runtime(_settings())
+    with runtime.sessions() as session:
+        progress = jobs.run_progress(session, run_id)
+    if progress is not None and progress.state == RunState.DONE:
+        # finalized already (a sweeper, after a lost worker broke the chord, or `run`)
+        return {"run_id": run_id, "already": True}
     summary = report.finalize(runtime, run_id)
     return {"run_id": run_id, **summary}
 
@@ -89,7 +113,53 @@ def sweep() -> dict[str, Any]:
     return {"abandoned": abandoned, "finalized": run_ids}
 
 
+class Sweeper:
+    """In every worker: every `sweep_interval` s, send again the jobs of dead workers
+    (claim heartbeat stale) and lost messages (pending, queues empty), and finalize runs
+    whose every job ended but whose chord callback never came (worker.canvas.sweep_once).
+    A thread of the worker's main process, beside the consumer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sourcevault-sweeper", daemon=True)
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from worker.canvas import sweep_once
+        from worker.db import make_engine, make_session_factory
+
+        engine = make_engine(self.settings.effective_database_url)
+        try:
+            sessions = make_session_factory(engine)
+            while not self._stop.wait(self.settings.sweep_interval):
+                try:
+                    sweep_once(self.settings, sessions)
+                except Exception:  # the broker or database is restarting: next round
+                    log.warning("sweep failed", exc_info=True)
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+
+_sweepers: list[Sweeper] = []
+
+
+@worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    _sweepers.append(Sweeper(_settings()).start())
+
+
 @worker_process_shutdown.connect
 @worker_shutdown.connect
 def _close(**_: Any) -> None:
+    while _sweepers:
+        _sweepers.pop().stop()
     close_runtime()

@@ -6,13 +6,20 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Evidence, Source, SourceStatus
 from worker import jobs
-from worker.db import CaptureJob, CaptureRow, JobStatus, make_engine, make_session_factory
+from worker.db import (
+    CaptureJob,
+    CaptureRow,
+    EvidenceRow,
+    JobStatus,
+    make_engine,
+    make_session_factory,
+)
 
 STALE = dt.timedelta(minutes=5)
 
@@ -101,10 +108,11 @@ def test_a_stale_claim_is_reclaimed(sessions: sessionmaker[Session]) -> None:
     job_id = _job_ids(sessions)["https://a.example/x"]
     with sessions() as s:
         jobs.claim_job(s, job_id, "dead-worker", stale_after=STALE)
-        s.execute(
+        an_hour_ago = jobs.utcnow() - dt.timedelta(hours=1)
+        s.execute(  # claimed long ago, and its worker stopped heartbeating as long ago
             update(CaptureJob)
             .where(CaptureJob.id == job_id)
-            .values(claimed_at=jobs.utcnow() - dt.timedelta(hours=1))
+            .values(claimed_at=an_hour_ago, heartbeat_at=an_hour_ago)
         )
         s.commit()
     with sessions() as s:
@@ -182,10 +190,120 @@ def test_abandoned_claims_fail_and_their_run_becomes_finalizable(
         s.execute(
             update(CaptureJob)
             .where(CaptureJob.id == job_id)
-            .values(claimed_at=jobs.utcnow() - dt.timedelta(hours=3))
+            .values(
+                claimed_at=jobs.utcnow() - dt.timedelta(hours=3),
+                heartbeat_at=jobs.utcnow() - dt.timedelta(hours=3),
+            )
         )
         s.commit()
         assert jobs.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 1
         assert jobs.unfinalized_runs(s) == ["d-1"]
         jobs.mark_run(s, "d-1", jobs.RunState.DONE)
         assert jobs.unfinalized_runs(s) == []
+
+
+def _backdate(s: Session, job_id: int, seconds: float) -> None:
+    past = jobs.utcnow() - dt.timedelta(seconds=seconds)
+    s.execute(
+        update(CaptureJob).where(CaptureJob.id == job_id).values(claimed_at=past, heartbeat_at=past)
+    )
+    s.commit()
+
+
+def test_a_beating_claim_is_kept_a_silent_one_is_taken_over_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        jobs.create_run(s, "d-1", _digest())
+    job_id = _job_ids(sessions)["https://a.example/x"]
+    stale = dt.timedelta(seconds=30)
+    with sessions() as s:
+        first = jobs.claim_job(s, job_id, "worker-a", stale_after=stale)
+        _backdate(s, job_id, 60)  # claimed a minute ago...
+    beat = jobs.Heartbeat(sessions, interval=3600)
+    beat.add(job_id)
+    assert beat.beat() == 1  # ...but its worker is alive and says so
+    with sessions() as s:
+        assert jobs.take_over_stale(s, stale_after=stale) == []
+        assert jobs.claim_job(s, job_id, "other", stale_after=stale).outcome is (
+            jobs.ClaimOutcome.BUSY
+        )
+        _backdate(s, job_id, 60)  # now the beats stopped (the worker died)
+        lost = jobs.take_over_stale(s, stale_after=stale)
+        assert lost == [jobs.LostJob("d-1", job_id, "stale claim")]
+        assert jobs.take_over_stale(s, stale_after=stale) == []  # one sweeper wins
+        job = s.get(CaptureJob, job_id, populate_existing=True)
+        assert job is not None and job.status == JobStatus.PENDING
+        second = jobs.claim_job(s, job_id, "resent", stale_after=stale)
+        assert second.outcome is jobs.ClaimOutcome.CLAIMED
+    beat.close()
+    # the dead worker's late commit loses: the new owner's capture is the one that counts
+    with sessions() as s, pytest.raises(jobs.ClaimLost):
+        jobs.finish_job(
+            s,
+            job_id,
+            first.attempt_id,
+            capture=None,
+            evidence=Evidence(status=SourceStatus.OK, reason="late"),
+        )
+    with sessions() as s:
+        job = s.get(CaptureJob, job_id)
+        assert job is not None and job.status == JobStatus.IN_PROGRESS
+
+
+def test_pending_jobs_whose_message_is_lost_are_sent_again_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        jobs.create_run(s, "d-1", _digest())
+    ids = sorted(_job_ids(sessions).values())
+    with sessions() as s:
+        jobs.mark_enqueued(s, ids)
+        assert jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
+        s.execute(update(CaptureJob).values(enqueued_at=jobs.utcnow() - dt.timedelta(minutes=2)))
+        s.commit()
+        lost = jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30))
+        pending = [
+            i
+            for i in ids
+            if s.get(CaptureJob, i).status == JobStatus.PENDING  # type: ignore[union-attr]
+        ]
+        assert sorted(x.job_id for x in lost) == pending and pending
+        assert jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
+
+
+def test_a_failed_run_stays_failed_when_finalize_marks_it_done(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as s:
+        jobs.create_run(s, "d-1", _digest())
+    job_id = _job_ids(sessions)["https://a.example/x"]
+    with sessions() as s:
+        jobs.fail_on_storage(s, "d-1", job_id, "OSError: [Errno 28] No space left on device")
+        jobs.mark_run(s, "d-1", jobs.RunState.DONE)
+        progress = jobs.run_progress(s, "d-1")
+        run = s.get(jobs.Run, "d-1")
+    assert progress is not None and progress.state == jobs.RunState.FAILED
+    assert run is not None and run.error is not None and "No space left" in run.error
+    with sessions() as s:  # the link was never judged
+        assert s.scalar(select(EvidenceRow).where(EvidenceRow.job_id == job_id)) is None
+
+
+def test_a_dead_owners_run_is_resumed_a_live_owners_is_not(
+    sessions: sessionmaker[Session],
+) -> None:
+    digest = _digest()
+    with sessions() as s:
+        jobs.create_run(s, "d-1", digest, owner="dead")
+    job_id = _job_ids(sessions)["https://a.example/x"]
+    with sessions() as s:
+        jobs.claim_job(s, job_id, "t", stale_after=STALE)
+        assert jobs.resumable_run(s, digest, alive=lambda owner: True) is None
+        assert jobs.resumable_run(s, digest, alive=lambda owner: False) == ("d-1", "dead")
+        changed = digest.model_copy(update={"title": "another text"})
+        assert jobs.resumable_run(s, changed, alive=lambda owner: False) is None
+        assert jobs.resume_run(s, "d-1", old_owner="dead", owner="me")
+        assert not jobs.resume_run(s, "d-1", old_owner="dead", owner="someone else")
+        job = s.get(CaptureJob, job_id, populate_existing=True)
+        assert job is not None and job.status == JobStatus.PENDING
+        assert jobs.run_owner(s, "d-1") == "me"
