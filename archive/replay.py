@@ -1,16 +1,23 @@
 """pywb replay over the data dir's collection: its config, its process, and its URLs.
 
 pywb runs in its own environment, never ours: it pins old libraries and gevent-patches
-on import. We launch it with `uv tool run --from pywb==PYWB_VERSION wayback` (CI installs
-the tool first with `uv tool install`), bound to 127.0.0.1 on its own port, so archived
-pages never share an origin with the web app.
+on import. We launch it with `uv tool run --from pywb==PYWB_VERSION python
+archive/replay_front.py` (CI installs the tool first with `uv tool install`): pywb's
+`wayback` with our WSGI front around it, which drops every archived `Set-Cookie` and
+answers a TimeGate with 302 (see archive.replay_front for why).
+
+Replay lives on another *site* than the web app, not just another port: cookies ignore
+ports, and a page on the app's host name is same-site to it. Locally that is another
+loopback address (127.0.0.2, the default of `replay_base_url`), in a deployment another
+host name (a different registrable domain from the app's). `start_pywb` binds the base
+URL's host when it is a loopback address.
 
 The config (`<data>/pywb/config.yaml`) points pywb at `<data>/collections/`, whose
 `<coll>/{archive,indexes}` layout archive.collection defines. Replay is unframed
 (`framed_replay: false`): `/<coll>/<ts>/<url>` serves the archived page itself with
 pywb's banner inserted, so a citation link, a browser test and an httpx fetch all see
 the page text in the main document. Memento (RFC 7089) is on: a TimeGate at
-`/<coll>/<url>` (send `Accept-Datetime`; it answers 307 to the closest memento, whose
+`/<coll>/<url>` (send `Accept-Datetime`; it answers 302 to the closest memento, whose
 response carries `Memento-Datetime` and `Link`) and a TimeMap at
 `/<coll>/timemap/link/<url>`.
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 import logging
 import os
@@ -46,6 +54,8 @@ __all__ = [
     "PywbProcess",
     "pywb_available",
     "pywb_command",
+    "replay_bind_host",
+    "replay_front_command",
     "replay_url",
     "start_pywb",
     "timegate_url",
@@ -60,6 +70,9 @@ log = logging.getLogger(__name__)
 PYWB_VERSION = "2.10.0"
 PYWB_PYTHON = "3.11"
 DEFAULT_PORT = 8090
+# Another loopback address than the web app's 127.0.0.1: another site, not just a port.
+DEFAULT_HOST = "127.0.0.2"
+FRONT_SCRIPT = Path(__file__).with_name("replay_front.py")
 
 
 class PywbError(RuntimeError):
@@ -72,6 +85,22 @@ def pywb_command(tool: str = "wayback", *, offline: bool = False) -> list[str]:
     if offline:
         cmd.append("--offline")
     return [*cmd, "--python", PYWB_PYTHON, "--from", f"pywb=={PYWB_VERSION}", tool]
+
+
+def replay_front_command(*, offline: bool = False) -> list[str]:
+    """The argv prefix that runs pywb behind our front (archive/replay_front.py), in pywb's
+    environment; it takes `wayback`'s options (`-b HOST -p PORT`)."""
+    return [*pywb_command("python", offline=offline), str(FRONT_SCRIPT)]
+
+
+def replay_bind_host(base_url: str) -> str:
+    """Where pywb listens for `base_url`: its host when that is a loopback address, else
+    DEFAULT_HOST (a public name belongs to a reverse proxy, which forwards to it)."""
+    host = urlsplit(base_url).hostname or ""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return host
+    return DEFAULT_HOST
 
 
 _available: dict[str, str | None] = {}
@@ -144,8 +173,9 @@ def write_pywb_config(data_dir: Path, *, config_dir: Path | None = None) -> Path
             "enable_memento: true",
             # the page itself at /<coll>/<ts>/<url>, banner inserted: no frame to dig into
             "framed_replay: false",
-            # a TimeGate, or a replay URL whose timestamp is not a capture's, answers 307
-            # to the exact memento URL: the address bar shows when the copy was made
+            # a TimeGate, or a replay URL whose timestamp is not a capture's, redirects to
+            # the exact memento URL (302 through our front): the address bar shows when
+            # the copy was made
             "redirect_to_exact: true",
             "",
         ]
@@ -161,7 +191,7 @@ class PywbProcess:
 
     data_dir: Path
     port: int
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     collection: str | None = None
     command: Sequence[str] | None = None
     startup_timeout: float = 60.0
@@ -182,7 +212,7 @@ class PywbProcess:
             ensure_index_files(coll.indexes_dir)  # pywb caches the index file list
         config = write_pywb_config(data_dir)
         self.log_path = config.parent / "pywb.log"
-        argv = [*(self.command or pywb_command()), "-b", self.host, "-p", str(self.port)]
+        argv = [*(self.command or replay_front_command()), "-b", self.host, "-p", str(self.port)]
         env = _pywb_env(config)
         log.info("starting pywb on %s: %s", self.base_url, " ".join(argv))
         with open(self.log_path, "ab") as out:
@@ -267,17 +297,18 @@ def _pywb_env(config: Path) -> dict[str, str]:
 def start_pywb(
     settings_or_data_dir: Settings | Path | str,
     port: int | None = None,
-    host: str = "127.0.0.1",
+    host: str | None = None,
     *,
     collection: str | None = None,
     command: Sequence[str] | None = None,
 ) -> PywbProcess:
     """Start pywb over a data dir and wait until it answers; returns the running process.
 
-    Given Settings, the data dir, collection and port come from them (the port of
-    `replay_base_url`, default 8090). It binds `host` (127.0.0.1 by default) whatever
-    the base URL says: a public name belongs to a reverse proxy in front of it. Use the
-    result as a context manager (`with start_pywb(settings) as pywb:`) or call `stop()`.
+    Given Settings, the data dir, collection, port and host come from them: the port of
+    `replay_base_url` (default 8090) and its host when that is a loopback address, else
+    127.0.0.2 (a public name belongs to a reverse proxy in front of it; see
+    `replay_bind_host`). Use the result as a context manager (`with start_pywb(settings)
+    as pywb:`) or call `stop()`.
     """
     if isinstance(settings_or_data_dir, Settings):
         settings = settings_or_data_dir
@@ -285,12 +316,14 @@ def start_pywb(
         collection = collection or settings.collection
         if port is None:
             port = urlsplit(settings.replay_base_url).port or DEFAULT_PORT
+        if host is None:
+            host = replay_bind_host(settings.replay_base_url)
     else:
         data_dir = Path(settings_or_data_dir)
     process = PywbProcess(
         data_dir=Path(data_dir),
         port=port if port is not None else DEFAULT_PORT,
-        host=host,
+        host=host or DEFAULT_HOST,
         collection=collection,
         command=command,
     )

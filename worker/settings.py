@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,7 +35,10 @@ class Settings(BaseSettings):
     )
     collection: str = Field(default="sourcevault", description="pywb collection name")
     replay_base_url: str = Field(
-        default="http://127.0.0.1:8090", description="where pywb serves the collection"
+        default="http://127.0.0.2:8090",
+        description="public base of replay (pywb): every replay link in reports, citations "
+        "and exports starts with it. Another site than the web app: locally another loopback "
+        "address (the default), deployed its own host name, e.g. https://replay.example-archive.org",
     )
 
     # fetching
@@ -155,6 +159,16 @@ class Settings(BaseSettings):
         description="retries of a capture that failed on local storage (WARC or database); "
         "then the run fails naming the error",
     )
+
+    @field_validator("replay_base_url", mode="after")
+    @classmethod
+    def _replay_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: a replay base has no query or fragment")
+        return value.rstrip("/")
 
     @field_validator("data_dir", mode="after")
     @classmethod

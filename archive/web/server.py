@@ -2,7 +2,8 @@
 
 With `embedded=True` and no broker configured, a private Valkey and an in-process
 Celery worker start first (worker.embedded), so a fresh machine can serve, queue and
-capture with one command. pywb starts through archive.replay when that module has it.
+capture with one command. pywb starts through archive.replay when that module has it,
+on its own site (127.0.0.2 by default): never on the app's host name (`replay_site_problem`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import logging
 import signal
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -77,6 +79,25 @@ def replay(settings: Settings) -> Iterator[object | None]:
             stop()
 
 
+def replay_site_problem(app_host: str, replay_base_url: str) -> str | None:
+    """Why replay at `replay_base_url` would share a site with the app on `app_host`.
+
+    Cookies ignore ports and SameSite compares sites, not origins: an archived page
+    served from the app's own host name, on any port, could plant cookies for the app
+    and have its forms carry the app's session. Replay needs another host: locally
+    another loopback address (127.0.0.2), deployed its own host name.
+    """
+    replay_host = (urlsplit(replay_base_url).hostname or "").lower()
+    if replay_host and replay_host == app_host.strip("[]").lower():
+        return (
+            f"replay_base_url {replay_base_url} is on the web app's host {app_host}: archived "
+            "pages would be same-site with the app. Give replay another host "
+            "(SOURCEVAULT_REPLAY_BASE_URL=http://127.0.0.2:8090 locally, its own host name "
+            "when deployed)"
+        )
+    return None
+
+
 def serve(
     settings: Settings,
     *,
@@ -86,6 +107,9 @@ def serve(
     with_replay: bool = True,
 ) -> None:
     config = WebConfig()
+    problem = replay_site_problem(host, settings.replay_base_url)
+    if problem is not None:
+        raise SystemExit(f"error: {problem}")
     with contextlib.ExitStack() as stack:
         if embedded:
             settings = stack.enter_context(embedded_queue(settings))

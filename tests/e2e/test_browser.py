@@ -148,7 +148,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             data_dir=tmp / "data",
             broker_url=broker,
             concurrency=4,
-            replay_base_url=f"http://127.0.0.1:{replay_port}",
+            replay_base_url=f"http://127.0.0.2:{replay_port}",  # its own site, as by default
         )
         env = {
             k: v
@@ -194,14 +194,15 @@ def _login(page: object, base: str, role: str, next_path: str = "/") -> None:
 def test_editor_queues_and_auditor_follows_a_citation(stack: Stack, browser: object) -> None:
     base = stack.base_url
     expected = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)
-    # the fixture web is loopback only; nothing in the browser may leave 127.0.0.1
+    # the fixture web is loopback only; nothing in the browser may leave the app (127.0.0.1)
+    # and replay (127.0.0.2)
     ctx = browser.new_context(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]
     outside: list[str] = []
     ctx.route(
         "**/*",
         lambda route: (
             route.continue_()
-            if route.request.url.startswith("http://127.0.0.1:")
+            if route.request.url.startswith(("http://127.0.0.1:", "http://127.0.0.2:"))
             else (outside.append(route.request.url), route.abort())
         ),
     )

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from archive.cdxj import read_index, read_live_index
 from archive.records import HttpExchange, sha256_hex
 from archive.replay import (
+    DEFAULT_HOST,
     PywbProcess,
     pywb_available,
     pywb_command,
@@ -38,6 +40,7 @@ from archive.warc_writer import WarcWriter
 from schemas import SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, Page
+from tests.integration.hostile_page import HEADER_COOKIES, PLANTED, write_hostile_page
 from tests.servers import free_port
 from worker.cite import resolve_citation
 from worker.db import CaptureJob, CaptureRow
@@ -94,7 +97,7 @@ def archive(
         data_dir=tmp_path_factory.mktemp("replay-data"),
         concurrency=4,
         per_host_delay=0.0,
-        replay_base_url=f"http://127.0.0.1:{port}",
+        replay_base_url=f"http://127.0.0.2:{port}",  # its own site, as by default
     )
     digest = parse_digest(DIGEST, name="replay-mini", year=2021)
     try:
@@ -191,7 +194,7 @@ def test_timegate_redirects_to_the_closest_memento(archive: Archive) -> None:
             headers={"Accept-Datetime": email.utils.format_datetime(near, usegmt=True)},
             timeout=30,
         )
-        assert resp.status_code in (302, 307), resp.text[:300]
+        assert resp.status_code == 302, resp.text[:300]  # RFC 7089 pattern 2, not pywb's 307
         assert "accept-datetime" in resp.headers.get("vary", "").lower()
         ts = wanted.captured_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
         assert f"/{COLL}/{ts}" in resp.headers["location"]
@@ -202,6 +205,82 @@ def test_timegate_redirects_to_the_closest_memento(archive: Archive) -> None:
         )
         assert 'rel="original"' in memento.headers["link"]
         assert "timemap" in memento.headers["link"]
+
+
+def test_replay_runs_on_its_own_site(archive: Archive) -> None:
+    """Not the app's host on another port: cookies ignore ports, SameSite ignores them too."""
+    assert archive.pywb.host == DEFAULT_HOST == "127.0.0.2"
+    assert archive.pywb.base_url == archive.settings.replay_base_url
+    with pytest.raises(httpx.ConnectError):
+        _get(f"http://127.0.0.1:{archive.pywb.port}/", timeout=5)
+
+
+def test_memento_client_finds_the_closest_memento(archive: Archive) -> None:
+    """`memento_client` accepts a TimeGate only when it answers 302 (or 200)."""
+    import requests
+    from memento_client import MementoClient
+
+    elsewhere: list[str] = []
+
+    class LoopbackOnly(requests.adapters.HTTPAdapter):
+        def send(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if not (urlsplit(request.url).hostname or "").startswith("127."):
+                elsewhere.append(request.url)
+                raise requests.exceptions.ConnectionError(f"not loopback: {request.url}")
+            return super().send(request, *args, **kwargs)
+
+    first, second = (
+        next(s for s in run.report.sources if s.canonical_url == KAZTAG).capture
+        for run in archive.runs
+    )
+    assert first is not None and second is not None
+    session = requests.Session()
+    session.trust_env = False  # pywb is on loopback; never an environment proxy
+    session.mount("http://", LoopbackOnly())
+    session.mount("https://", LoopbackOnly())
+    # check_native_timegate=False: it would ask the original (live) site for a TimeGate.
+    # Asked with a memento's URI, it reads the original from that memento's Link header
+    # (with the original's, it would HEAD the live site to look for one).
+    client = MementoClient(
+        timegate_uri=f"{archive.pywb.base_url}/{COLL}/",
+        check_native_timegate=False,
+        session=session,
+    )
+    memento = replay_url(archive.pywb.base_url, COLL, KAZTAG, first.captured_at)
+    for wanted, near in (
+        (first, first.captured_at - dt.timedelta(days=3)),
+        (second, second.captured_at + dt.timedelta(days=3)),
+    ):
+        info = client.get_memento_info(memento, near.astimezone(dt.UTC).replace(tzinfo=None))
+        assert info["original_uri"] == KAZTAG
+        assert info["timegate_uri"] == timegate_url(archive.pywb.base_url, COLL, KAZTAG)
+        closest = info["mementos"]["closest"]
+        ts = wanted.captured_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+        assert closest["uri"][0].startswith(f"{archive.pywb.base_url}/{COLL}/{ts}")
+        when = wanted.captured_at.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+        assert closest["datetime"] == when
+    session.close()
+    assert elsewhere == []
+
+
+def test_no_archived_cookie_reaches_a_browser(archive: Archive) -> None:
+    """A hostile archived response's `Set-Cookie` never leaves replay, in any mode; pywb
+    on its own (no front) does pass them through, so the front is what stops them."""
+    page = write_hostile_page(archive.settings.archive_dir, "http://127.0.0.1:8000")
+    for modifier in ("", "mp_", "id_"):
+        resp = _get(replay_url(archive.pywb.base_url, COLL, page.url, page.fetched_at,
+                               modifier=modifier), timeout=30)  # fmt: skip
+        assert resp.status_code == 200, (modifier, resp.text[:300])
+        assert PLANTED in resp.text  # the page itself is served
+        assert "set-cookie" not in resp.headers, modifier
+        assert "set-cookie2" not in resp.headers, modifier
+    with PywbProcess(archive.settings.data_dir, free_port(), command=pywb_command()) as bare:
+        resp = _get(replay_url(bare.base_url, COLL, page.url, page.fetched_at, modifier="id_"),
+                    timeout=30)  # fmt: skip
+        gate = _get(timegate_url(bare.base_url, COLL, page.url), timeout=30)
+    assert resp.status_code == 200
+    assert resp.headers.get_list("set-cookie") == HEADER_COOKIES
+    assert gate.status_code == 307  # pywb's own TimeGate code, which the front turns into 302
 
 
 def test_citation_opens_the_copy_closest_to_the_incident(archive: Archive) -> None:

@@ -16,8 +16,12 @@ import httpx
 import pytest
 
 from archive.replay import (
+    DEFAULT_HOST,
+    FRONT_SCRIPT,
     PywbError,
     PywbProcess,
+    replay_bind_host,
+    replay_front_command,
     replay_url,
     start_pywb,
     timegate_url,
@@ -25,9 +29,11 @@ from archive.replay import (
     timestamp14,
     write_pywb_config,
 )
+from archive.replay_front import ReplayFront
+from archive.web.server import replay_site_problem
 from tests.servers import free_port
 from worker.report import ReplayUrl
-from worker.settings import load_settings
+from worker.settings import Settings, SettingsError, load_settings
 
 WHEN = dt.datetime(2021, 9, 8, 13, 47, 5, tzinfo=dt.timezone(dt.timedelta(hours=6)))
 URL = "https://kaztag.kz/ru/news/x?a=1"
@@ -80,9 +86,9 @@ def test_process_starts_without_proxy_vars_and_stops(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # an editor's Tor/HTTP proxy
     monkeypatch.setenv("no_proxy", "example.org")
     port = free_port()
-    settings = load_settings(data_dir=tmp_path / "data", replay_base_url=f"http://127.0.0.1:{port}")
+    settings = load_settings(data_dir=tmp_path / "data", replay_base_url=f"http://127.0.0.2:{port}")
     with start_pywb(settings, command=[sys.executable, str(script)]) as proc:
-        assert proc.port == port and proc.host == "127.0.0.1"
+        assert proc.port == port and proc.host == "127.0.0.2"  # the base URL's loopback host
         seen = httpx.get(proc.base_url, trust_env=False, timeout=5).json()
         pid = proc.proc.pid if proc.proc else None
     env = seen["env"]
@@ -94,10 +100,105 @@ def test_process_starts_without_proxy_vars_and_stops(
         assert (indexes / name).exists()
     assert pid is not None and proc.proc is None
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/", trust_env=False, timeout=2)
+        httpx.get(f"http://127.0.0.2:{port}/", trust_env=False, timeout=2)
 
 
 def test_a_process_that_exits_reports_its_log(tmp_path: Path) -> None:
     bad = [sys.executable, "-c", "import sys; print('no config here'); sys.exit(3)"]
     with pytest.raises(PywbError, match=r"exited with 3: .*no config here"):
         PywbProcess(tmp_path, free_port(), command=bad).start()
+
+
+# -- replay's own site, and our front on pywb -------------------------------------------
+
+
+def test_replay_is_on_another_site_by_default(tmp_path: Path) -> None:
+    default = Settings(data_dir=tmp_path).replay_base_url
+    assert default == "http://127.0.0.2:8090"
+    assert replay_bind_host(default) == DEFAULT_HOST == "127.0.0.2"
+    assert replay_bind_host("http://127.0.0.3:9000") == "127.0.0.3"
+    # a public name belongs to a reverse proxy, which forwards to the loopback bind
+    assert replay_bind_host("https://replay.example-archive.org") == DEFAULT_HOST
+    assert replay_bind_host("http://10.0.0.5:8090") == DEFAULT_HOST  # never a public bind
+    # serve refuses replay on the app's own host name, whatever the port
+    assert replay_site_problem("127.0.0.1", "http://127.0.0.1:8090") is not None
+    assert replay_site_problem("sv.example.org", "https://SV.example.org:8443/") is not None
+    assert replay_site_problem("127.0.0.1", default) is None
+    assert replay_site_problem("0.0.0.0", "https://replay.example-archive.org") is None
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.2:8090", "ftp://127.0.0.2/", "http:///x", "http://h/?q"])
+def test_a_replay_base_must_be_a_plain_http_url(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(SettingsError, match="replay_base_url"):
+        load_settings(data_dir=tmp_path, replay_base_url=bad)
+    assert load_settings(
+        data_dir=tmp_path, replay_base_url="https://r.example/"
+    ).replay_base_url == ("https://r.example")
+
+
+def test_pywb_runs_behind_the_front() -> None:
+    argv = replay_front_command()
+    assert argv[-2:] == ["python", str(FRONT_SCRIPT)] and FRONT_SCRIPT.exists()
+    assert "--from" in argv and argv[argv.index("--from") + 1].startswith("pywb==")
+
+
+def _call(app: ReplayFront, method: str = "GET") -> tuple[str, list[tuple[str, str]], bytes]:
+    seen: dict[str, object] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None):  # type: ignore[no-untyped-def]
+        seen.update(status=status, headers=headers)
+
+    body = b"".join(app({"REQUEST_METHOD": method, "PATH_INFO": "/"}, start_response))
+    return str(seen["status"]), list(seen["headers"]), body  # type: ignore[call-overload]
+
+
+def _archived(status: str):  # type: ignore[no-untyped-def]
+    """A stand-in for pywb's WSGI app: an archived response with its cookies."""
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        start_response(
+            status,
+            [
+                ("Content-Type", "text/html"),
+                ("Set-Cookie", "sv_csrf=planted; Path=/"),
+                ("set-cookie", "b=2"),
+                ("Set-Cookie2", "c=3"),
+                ("Clear-Site-Data", '"cookies"'),
+                ("Location", "/coll/20210908074705/https://example.org/"),
+                ("Memento-Datetime", "Wed, 08 Sep 2021 07:47:05 GMT"),
+            ],
+        )
+        return [b"<p>archived</p>"]
+
+    return app
+
+
+def test_the_front_drops_every_archived_cookie() -> None:
+    status, headers, body = _call(ReplayFront(_archived("200 OK")))
+    names = [k.lower() for k, _ in headers]
+    assert status == "200 OK" and body == b"<p>archived</p>"
+    assert not {"set-cookie", "set-cookie2", "clear-site-data"} & set(names)
+    assert names == ["content-type", "location", "memento-datetime"]  # the rest untouched
+
+
+def test_the_front_answers_a_timegate_with_302() -> None:
+    assert _call(ReplayFront(_archived("307 Temporary Redirect")))[0] == "302 Found"
+    assert _call(ReplayFront(_archived("307 Redirect")), "HEAD")[0] == "302 Found"
+    # a POST keeps 307 (its method and body must survive the redirect); others untouched
+    assert _call(ReplayFront(_archived("307 Redirect")), "POST")[0] == "307 Redirect"
+    assert _call(ReplayFront(_archived("301 Moved Permanently")))[0] == "301 Moved Permanently"
+    assert _call(ReplayFront(_archived("404 Not Found")))[0] == "404 Not Found"
+
+
+def test_compose_publishes_replay_on_its_own_site_behind_the_front() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text("utf-8"))
+    pywb, web = compose["services"]["pywb"], compose["services"]["web"]
+    assert [p.rsplit(":", 2)[0] for p in pywb["ports"]] == ["127.0.0.2"]
+    assert [p.rsplit(":", 2)[0] for p in web["ports"]] == ["127.0.0.1"]
+    assert pywb["command"][:2] == ["python", "/sourcevault/replay_front.py"]
+    assert "./archive/replay_front.py:/sourcevault/replay_front.py:ro" in pywb["volumes"]
+    env = compose["x-sourcevault"]["environment"]
+    assert "127.0.0.2:8090" in env["SOURCEVAULT_REPLAY_BASE_URL"]
