@@ -200,9 +200,8 @@ class WarcWriter(_RecordSink):
             try:
                 yield batch
             except BaseException:
-                os.ftruncate(fd, start)
-                os.lseek(fd, start, os.SEEK_SET)
-                log.warning("WARC batch failed; truncated %s back to %d", name, start)
+                if _cut_back(fd, start, name):
+                    log.warning("WARC batch failed; truncated %s back to %d", name, start)
                 raise
             finally:
                 batch._open = False
@@ -330,11 +329,23 @@ def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRec
             pos = end
     except BaseException:
         # Cut the partial write off (all records of this call), then re-raise.
-        os.ftruncate(fd, start)
-        os.lseek(fd, start, os.SEEK_SET)
-        log.exception("WARC write failed; truncated %s back to %d", name, start)
+        if _cut_back(fd, start, name):
+            log.exception("WARC write failed; truncated %s back to %d", name, start)
         raise
     return written
+
+
+def _cut_back(fd: int, start: int, name: str) -> bool:
+    """Truncate back to `start` after a failed write. If that fails too (a dying disk),
+    log it and return False: the caller re-raises the write's own error, which names the
+    cause (ENOSPC, EROFS…); recovery cuts the file when it is next opened."""
+    try:
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+    except OSError as exc:
+        log.error("WARC write to %s failed and cutting it back to %d failed: %s", name, start, exc)
+        return False
+    return True
 
 
 class WarcBatch(_RecordSink):

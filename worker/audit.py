@@ -260,10 +260,9 @@ def _unsealed(run_id: str, run: Run | None) -> str:
 
     if owner_alive(run.owner):
         return f"run {run_id} is {state}: its `sourcevault run` still works on it, unsealed"
-    again = f"`sourcevault run {run.source_name}` resumes it, or " if run.source_name else ""
+    again = f"; or run its digest again to resume it: `sourcevault run {run.source_name}`"
     return (
-        f"run {run_id} is unsealed: left {state} when its `sourcevault run` process died "
-        f"before finalize signed the custody log; {again}{seal}"
+        f"run {run_id} is unsealed: its `sourcevault run` died while it was {state}; {seal}{again}"
     )
 
 
@@ -292,7 +291,8 @@ def seal_unfinished(settings: Settings, run_id: str) -> str:
                 if run.owner and owner_alive(run.owner):
                     raise SealRefused(f"run {run_id} is still running (process {run.owner})")
                 stale = dt.timedelta(seconds=settings.claim_stale_after)
-                if jobs.live_claims(session, run_id, stale_after=stale):
+                # an embedded run's claims were its dead owner's; a deployment's may be live
+                if not run.owner and jobs.live_claims(session, run_id, stale_after=stale):
                     raise SealRefused(f"run {run_id}: a worker is still capturing its sources")
                 jobs.interrupt_unfinished(session, run_id)
         finalize(runtime, run_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from urllib.parse import urlsplit
 
 from celery import chord
@@ -128,8 +127,9 @@ def sweep_once(settings: Settings, sessions: sessionmaker[Session]) -> dict[str,
         grace = dt.timedelta(seconds=settings.finalize_grace)
         finalized = []
         for run_id in jobs.unfinalized_runs(session, grace=grace):
-            token = f"sweep-{uuid.uuid4()}"
-            if jobs.claim_finalize(session, run_id, token):
+            # sent again only if the last one did not finish it in a minute (lost too)
+            token = jobs.claim_finalize(session, run_id, retry_after=dt.timedelta(minutes=1))
+            if token is not None:
                 run = session.get(Run, run_id)
                 kind = Kind(run.kind) if run is not None else Kind.BULK
                 queue, priority = callback_route(kind)

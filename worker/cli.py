@@ -165,6 +165,8 @@ def run(
             raise _fail(str(exc), 1) from exc
         except RunFailed as exc:  # local storage or database: never a verdict on a link
             raise _fail(str(exc), 1) from exc
+        except OSError as exc:  # the data dir is unusable before anything ran
+            raise _fail(f"local storage failed: {type(exc).__name__}: {exc}", 1) from exc
     if outcome.resumed:
         console.print(f"resumed the unfinished run {outcome.run_id} (its process had died)")
     out_dir = out or Path("reports") / outcome.run_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -534,16 +535,29 @@ def take_over_unsent(session: Session, *, lost_after: dt.timedelta) -> list[Lost
     return lost
 
 
-def claim_finalize(session: Session, run_id: str, token: str) -> bool:
-    """Compare-and-swap on the run's `celery_id`, so one sweeper sends its finalize."""
+def claim_finalize(session: Session, run_id: str, *, retry_after: dt.timedelta) -> str | None:
+    """The task id for a sweeper's finalize of the run, or None if another sweeper sent one
+    less than `retry_after` ago: a compare-and-swap on the run's `celery_id`, which then
+    holds `sweep-<unix time>-<uuid>`."""
     run = session.get(Run, run_id, populate_existing=True)
     if run is None or run.state not in (RunState.QUEUED, RunState.RUNNING):
         session.rollback()
-        return False
+        return None
+    now = utcnow()
+    previous = run.celery_id or ""
+    if previous.startswith("sweep-"):
+        try:
+            sent = dt.datetime.fromtimestamp(float(previous.split("-")[1]), dt.UTC)
+        except (IndexError, ValueError):
+            sent = now - retry_after
+        if now - sent < retry_after:
+            session.rollback()
+            return None
+    token = f"sweep-{now.timestamp():.3f}-{uuid.uuid4()}"
     same = Run.celery_id.is_(None) if run.celery_id is None else Run.celery_id == run.celery_id
     moved = session.execute(update(Run).where(Run.id == run_id, same).values(celery_id=token))
     session.commit()
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
+    return token if moved.rowcount else None  # type: ignore[attr-defined]
 
 
 def live_claims(session: Session, run_id: str, *, stale_after: dt.timedelta) -> int:
