@@ -7,6 +7,7 @@ from schemas.capture import Capture
 from schemas.common import Model, Problem, ProblemCode
 from schemas.digest import Digest, Footnote, FootnoteURL, Incident
 from schemas.evidence import (
+    DateCandidate,
     DateCheck,
     DateVerdict,
     Evidence,
@@ -42,6 +43,7 @@ __all__ = [
     "Capture",
     "CheckKind",
     "Citation",
+    "DateCandidate",
     "DateCheck",
     "DateVerdict",
     "Digest",

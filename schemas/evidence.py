@@ -34,6 +34,15 @@ class DateCheck(Model):
     rule: str = ""
 
 
+class DateCandidate(Model):
+    """One publication date a page offers, where it was found, and how far it is trusted."""
+
+    date: dt.date = Field(description="the day as the page states it, in its own time zone")
+    source: str = Field(description="e.g. json-ld:datePublished, meta:article:published_time")
+    confidence: float
+    raw: str = Field(default="", description="the value as written, e.g. 2021-09-14T23:32+03:00")
+
+
 class NameMatch(Model):
     name: str
     found: bool
@@ -93,8 +102,17 @@ class Evidence(Model):
     title: str | None = None
     author: str | None = None
     language: str | None = None
-    published: dt.date | None = None
+    published: dt.date | None = Field(
+        default=None, description="the day the page states, in its own zone (not converted)"
+    )
+    published_at: str | None = Field(
+        default=None, description="the timestamp behind `published`, with its offset if any"
+    )
     date_source: str | None = None
+    date_choice: str | None = Field(
+        default=None, description="the rule that chose `published` among the candidates"
+    )
+    date_candidates: list[DateCandidate] = Field(default_factory=list)
     text: str | None = Field(default=None, description="the extracted main text")
     text_excerpt: str | None = None
     problems: list[Problem] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from schemas.capture import Capture
 from schemas.common import Model, Problem
-from schemas.evidence import DateCheck, NamesCheck, ProbeResult, RedirectHop
+from schemas.evidence import DateCandidate, DateCheck, NamesCheck, ProbeResult, RedirectHop
 from schemas.linkrot import ArchivedCopy, Attachment, Screenshot, SourceHealth
 from schemas.source import SourceStatus
 
@@ -77,7 +77,10 @@ class SourceReport(Model):
     author: str | None = None
     language: str | None = None
     published: dt.date | None = None
+    published_at: str | None = None
     date_source: str | None = None
+    date_choice: str | None = None
+    date_candidates: list[DateCandidate] = Field(default_factory=list)
     capture: Capture | None = None
     text_excerpt: str | None = None
     problems: list[Problem] = Field(default_factory=list)

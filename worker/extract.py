@@ -3,26 +3,32 @@
 Pipeline, each stage independent of the ones that can fail after it:
 
 1. cap the bytes (`ExtractOptions.max_html_bytes`) and decode them ourselves: BOM, then
-   the HTTP header charset, then `<meta charset>`/http-equiv, then strict UTF-8, then
-   charset-normalizer. httpx ignores `<meta charset>`, and windows-1251 is common on
-   Kazakh and Russian sites.
+   UTF-8 when the bytes are UTF-8 (a stray bad byte replaced, a letter cut at the end
+   dropped), then the HTTP header charset, then `<meta charset>`/http-equiv, then
+   charset-normalizer, always with errors replaced; then no control characters, NFC.
+   httpx ignores `<meta charset>`, and windows-1251 is common on Kazakh and Russian sites.
 2. parse once with lxml (trafilatura's `load_html`).
-3. metadata (`trafilatura.metadata.extract_metadata`, which runs htmldate's `find_date`
-   with `original_date=True, extensive_search=False`), *separately* from the body:
+3. metadata (trafilatura's own readers, less categories, tags and licence, and htmldate's
+   `find_date` with `original_date=True, extensive_search=False`), *separately* from the body:
    trafilatura's `bare_extraction` returns None for "too short", "duplicate",
    "blacklisted" … alike, and a page whose body fails still has a publication date.
-4. date signals, each kept as a `DateSignal`, ranked by how much we trust the source:
+4. date signals, each kept as a `DateSignal` with the value as written, ranked by how
+   much we trust the source (`_RANK`):
 
-       json-ld:datePublished  >  meta:article:published_time (and other meta keys)
-       >  microdata:datePublished / time:pubdate / time:article (inside the main
-          article, never in sidebars, teasers or nested related-article cards)
-       >  htmldate  >  url (/2021/09/15/)  >  text:lead ("2 сентября 2021",
-          "15 қыркүйек 2021", "2 қыркүйекте", read with dateparser: ru, kk, en)
+       json-ld:datePublished (the page's own article node)  >  meta:article:published_time
+       >  microdata / <time> inside the main article (never sidebars, teasers, nested
+          related-article cards)  >  byline (a date written beside the <h1>: "15 августа
+          2016", "2021 жылғы 14 қазанда")  >  json-ld-other (a WebPage's, a teaser's)
+       >  htmldate backed by one of those  >  url (/2021/09/15/)  >  text:lead
+       >  htmldate-unbacked (its generic search also reads "latest news" lists)
 
-   Timestamps that carry a zone are converted to `ExtractOptions.tz` (Asia/Almaty,
-   UTC+6 in 2021) before taking the day: 2021-09-14T20:30:00Z is 2021-09-15 there.
-5. body: `bare_extraction(fast=True, favor_precision=True)`: no heavy fallbacks
-   (≈10-25 ms per real page).
+   `choose_date` picks one and says which rule did (`date_choice`); every candidate is
+   kept. A timestamp's day is the day it states, in its own zone, never converted:
+   2020-09-20T23:32+03:00 is the 20th (`published_at` keeps the timestamp, and
+   `worker.datecheck` allows for the day it was in the incident's zone).
+5. body: `bare_extraction(fast=True, favor_precision=True)`; when that finds too little,
+   trafilatura's default pass (with its readability/jusText fallbacks), then one that
+   favours recall: a page with readable text is never reported as having none.
 6. login form as main content (password field or a "Войти"/"Log in" form on a page with
    little text) → `has_login_form`; `worker.classify` decides what that means.
 """
@@ -35,18 +41,25 @@ import json
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, TypedDict
-from zoneinfo import ZoneInfo
 
 import charset_normalizer
 from dateparser.date import DateDataParser
 from dateutil import parser as dateutil_parser
+from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
-from trafilatura.metadata import extract_metadata
+from trafilatura.metadata import (
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
@@ -74,7 +87,6 @@ class ExtractOptions:
     """How much of the start of the text is searched for a written date."""
     login_max_text_chars: int = 1500
     """A login form counts as the main content only on a page with less text than this."""
-    tz: str = "Asia/Almaty"
     default_year: int | None = None
     """Year for a written date without one ("2 қыркүйекте") when no other signal gives one."""
     min_date: dt.date = dt.date(1995, 1, 1)
@@ -112,6 +124,10 @@ class ExtractedPage:
     charset_source: str = ""
     h1: str | None = None
     """The first <h1> outside site chrome: soft-404 templates put "Страница не найдена" here."""
+    published_at: str | None = None
+    """The timestamp behind `published` as the page wrote it, offset included, if it had one."""
+    date_choice: str = ""
+    """The rule that chose `published` among `date_candidates` (see `choose_date`)."""
 
 
 class _PageFacts(TypedDict):
@@ -130,6 +146,8 @@ class _PageFacts(TypedDict):
     html_title: str | None
     has_login_form: bool
     h1: str | None
+    published_at: str | None
+    date_choice: str
 
 
 @dataclass
@@ -152,6 +170,8 @@ class ExtractionFailure:
     has_login_form: bool = False
     charset_source: str = ""
     h1: str | None = None
+    published_at: str | None = None
+    date_choice: str = ""
 
 
 # ---------------------------------------------------------------------------- stage 1
@@ -198,46 +218,83 @@ def _codec(label: str | None) -> str | None:
     return f"windows-{name[2:]}" if re.fullmatch(r"cp125\d", name) else name
 
 
+# C0 controls other than tab, newline, form feed and carriage return: lxml refuses a
+# string holding one (a single NUL used to lose the whole page), and no text needs them.
+_CONTROLS = dict.fromkeys([c for c in range(32) if c not in (9, 10, 12, 13)] + [127])
+
+
+def _utf8(data: bytes) -> tuple[str, int, int]:
+    """`data` as UTF-8 with bad bytes replaced → (text, replaced, valid non-ASCII letters).
+
+    An incomplete letter at the very end (a body cut by the size cap or a dropped
+    connection) is dropped, not replaced: it is a cut, not damage.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=False)
+    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    return text, replaced, non_ascii - replaced
+
+
+def _clean_text(text: str) -> str:
+    """No control characters, and NFC: "й" typed as и + U+0306 must match a phrase with "й"."""
+    text = text.translate(_CONTROLS)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text
+
+
 def decode_html(data: bytes, charset: str | None = None) -> tuple[str, str, str]:
-    """Decode HTML bytes → (text, codec used, how it was chosen)."""
+    """Decode HTML bytes → (text, codec used, how it was chosen); never fails.
+
+    UTF-8 is decided by the bytes, not the labels: valid multi-byte UTF-8 does not occur
+    by chance in single-byte Cyrillic text, so a page that is UTF-8 but for a stray bad
+    byte (or a letter cut at the end) stays UTF-8, with the bad byte replaced, instead of
+    turning into mojibake as some other charset. Otherwise the declared charset (HTTP
+    header, then <meta>), then detection; always with errors replaced, never strict.
+    """
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return data.decode(name, errors="replace").lstrip("\ufeff"), name, "bom"
+            text = data.decode(name, errors="replace").lstrip("\ufeff")
+            return _clean_text(text), name, "bom"
     declared = [(_codec(charset), "header")]
     match = _META_CHARSET.search(data[:8192])
     declared.append((_codec(match.group(1).decode("ascii")) if match else None, "meta"))
-    if any(c not in (None, "utf-8") for c, _how in declared) and not data.isascii():
-        # servers that default to windows-1251 while the CMS writes UTF-8: valid multi-byte
-        # UTF-8 does not occur by chance in Cyrillic single-byte text, so UTF-8 wins
-        try:
-            return data.decode("utf-8"), "utf-8", "utf-8 (declared charset ignored)"
-        except UnicodeDecodeError:
-            pass
+    if data.isascii():
+        return (
+            _clean_text(data.decode("ascii")),
+            declared[0][0] or declared[1][0] or "utf-8",
+            "ascii",
+        )
+    text, replaced, letters = _utf8(data)
+    if letters > 0 and replaced * 20 <= letters:
+        labels = {c for c, _how in declared if c is not None}
+        how = "utf-8" if labels <= {"utf-8"} else "utf-8 (declared charset ignored)"
+        if replaced:
+            how += f" ({replaced} invalid byte{'s' if replaced > 1 else ''} replaced)"
+            logger.info("UTF-8 page with %d invalid bytes: replaced", replaced)
+        return _clean_text(text), "utf-8", how
     for codec, how in declared:
-        if codec is None:
-            continue
-        try:
-            return data.decode(codec), codec, how
-        except UnicodeDecodeError:
-            # a wrong declaration (utf-8 header on cp1251 bytes) is common: try the next
-            logger.info("declared %s charset %s does not decode the page", how, codec)
-    try:
-        return data.decode("utf-8"), "utf-8", "utf-8"
-    except UnicodeDecodeError:
-        pass
+        if codec is not None and codec != "utf-8":
+            return _clean_text(data.decode(codec, errors="replace")), codec, how
     best = charset_normalizer.from_bytes(data[:262144]).best()
     codec = _codec(best.encoding) if best is not None else None
-    if codec is not None:
-        return data.decode(codec, errors="replace"), codec, "detected"
-    return data.decode("utf-8", errors="replace"), "utf-8", "fallback"
+    if codec is not None and codec != "utf-8":
+        return _clean_text(data.decode(codec, errors="replace")), codec, "detected"
+    return _clean_text(text), "utf-8", "fallback"
 
 
 # ---------------------------------------------------------------------------- stage 4
 
 # Ranks: lower is more trustworthy; the confidence is what we report for each source.
-_RANK = {"json-ld": 0, "meta": 1, "microdata": 2, "time": 2, "htmldate": 3, "url": 4, "text": 5}
-_CONFIDENCE = {"json-ld": 0.95, "meta": 0.9, "microdata": 0.85, "time": 0.8, "htmldate": 0.6,
-               "url": 0.5, "text": 0.4}  # fmt: skip
+# "byline" is a date written in the article's header (above or beside the <h1>);
+# "htmldate-unbacked" is htmldate's answer when no article-level signal says the same day:
+# it also reads sidebars and "latest news" lists, so it ranks below the text's own date.
+_RANK = {"json-ld": 0, "meta": 1, "microdata": 2, "time": 2, "byline": 3, "json-ld-other": 4,
+         "htmldate": 5, "url": 6, "text": 7, "htmldate-unbacked": 8}  # fmt: skip
+_CONFIDENCE = {"json-ld": 0.95, "meta": 0.9, "microdata": 0.85, "time": 0.8, "byline": 0.75,
+               "json-ld-other": 0.65, "htmldate": 0.6, "url": 0.5, "text": 0.4,
+               "htmldate-unbacked": 0.3}  # fmt: skip
 
 _META_KEYS = (
     "article:published_time",
@@ -304,13 +361,12 @@ _TEXT_DATES = (
 )
 
 
-@lru_cache(maxsize=4)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+def _stated_day(value: str) -> dt.date | None:
+    """The calendar day a timestamp states, in its own zone: never converted.
 
-
-def _local_day(value: str, tz: str) -> dt.date | None:
-    """The calendar day of a timestamp string in `tz`; a naive timestamp keeps its own day."""
+    2020-09-20T23:32+03:00 is the 20th: that is the day the page says it was published
+    (an Almaty reader saw the 21st, which `worker.datecheck` allows for).
+    """
     value = value.strip()
     if not value:
         return None
@@ -322,8 +378,6 @@ def _local_day(value: str, tz: str) -> dt.date | None:
             moment = dateutil_parser.parse(value)
         except (ValueError, OverflowError):
             return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(_zone(tz))
     return moment.date()
 
 
@@ -344,29 +398,61 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {str(k).lower() for k in kinds}
 
 
-def _jsonld_signal(tree: HtmlElement, tz: str) -> DateSignal | None:
-    found: list[tuple[bool, str]] = []
+def _own_url(node: dict[str, Any], url: str) -> bool | None:
+    """Does an article node say it is this page? None when it names no URL at all."""
+    named = node.get("url") or node.get("@id") or node.get("mainEntityOfPage")
+    if isinstance(named, dict):
+        named = named.get("@id") or named.get("url")
+    if not isinstance(named, str) or "/" not in named:
+        return None
+
+    def path(value: str) -> str:
+        return value.split("://", 1)[-1].split("#", 1)[0].split("?", 1)[0].rstrip("/").lower()
+
+    return path(named) == path(url) or path(named).split("/", 1)[-1] == path(url).split("/", 1)[-1]
+
+
+def _jsonld_signal(tree: HtmlElement, url: str) -> DateSignal | None:
+    """datePublished from JSON-LD: the page's own article's, else any other node's.
+
+    The page's own article is an Article-typed node that names this URL, or names none
+    while being the only article node; an ItemList of teasers, a WebPage, a Breadcrumb
+    or another article's node dates something else, and gets a lower rank.
+    """
+    articles: list[tuple[bool | None, str]] = []
+    others: list[str] = []
     for script in tree.xpath('//script[@type="application/ld+json"]'):
         raw = script.text or ""
         try:
             data = json.loads(raw, strict=False)
         except ValueError:
             # broken JSON-LD is common (trailing commas, HTML inside strings)
-            found.extend((False, m.group(1)) for m in _JSONLD_DATE.finditer(raw))
+            others.extend(m.group(1) for m in _JSONLD_DATE.finditer(raw))
             continue
         for node in _iter_jsonld(data):
             value = node.get("datePublished")
-            if isinstance(value, str):
-                found.append((bool(_types(node) & _ARTICLE_TYPES), value))
-    found.sort(key=lambda item: not item[0])  # article types first, stable otherwise
-    for _is_article, value in found:
-        day = _local_day(value, tz)
-        if day is not None:
-            return DateSignal(day, "json-ld:datePublished", _CONFIDENCE["json-ld"], value)
+            if not isinstance(value, str):
+                continue
+            if _types(node) & _ARTICLE_TYPES:
+                articles.append((_own_url(node, url), value))
+            else:
+                others.append(value)
+    own = [v for named, v in articles if named is True]
+    if not own and len(articles) == 1 and articles[0][0] is None:
+        own = [articles[0][1]]
+    not_own = [v for named, v in articles if v not in own]
+    for values, source, kind in (
+        (own, "json-ld:datePublished", "json-ld"),
+        (not_own + others, "json-ld-other:datePublished", "json-ld-other"),
+    ):
+        for value in values:
+            day = _stated_day(value)
+            if day is not None:
+                return DateSignal(day, source, _CONFIDENCE[kind], value)
     return None
 
 
-def _meta_signal(tree: HtmlElement, tz: str) -> DateSignal | None:
+def _meta_signal(tree: HtmlElement) -> DateSignal | None:
     values: dict[str, str] = {}
     for meta in tree.iter("meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
@@ -375,7 +461,7 @@ def _meta_signal(tree: HtmlElement, tz: str) -> DateSignal | None:
             values[key] = content
     for key in _META_KEYS:
         if key in values:
-            day = _local_day(values[key], tz)
+            day = _stated_day(values[key])
             if day is not None:
                 return DateSignal(day, f"meta:{key}", _CONFIDENCE["meta"], values[key])
     return None
@@ -416,7 +502,7 @@ def _in_nested_article(element: HtmlElement, container: HtmlElement) -> bool:
     return False
 
 
-def _article_time_signal(tree: HtmlElement, tz: str) -> DateSignal | None:
+def _article_time_signal(tree: HtmlElement) -> DateSignal | None:
     container = _main_container(tree)
     scope = container if container is not None else tree
 
@@ -438,7 +524,7 @@ def _article_time_signal(tree: HtmlElement, tz: str) -> DateSignal | None:
             if not usable(el):
                 continue
             raw = el.get("datetime") or el.get("content") or ""
-            day = _local_day(raw, tz)
+            day = _stated_day(raw)
             if day is not None:
                 return DateSignal(day, source, _CONFIDENCE[kind], raw)
     return None
@@ -471,7 +557,9 @@ def _date_parser() -> DateDataParser:
     return parser
 
 
-def _text_signal(lead: str, fallback_year: int | None) -> DateSignal | None:
+def _text_signal(
+    lead: str, fallback_year: int | None, source: str = "text:lead"
+) -> DateSignal | None:
     """The first date written in the lead, in Russian, Kazakh or English."""
     hits: list[tuple[int, re.Match[str]]] = []
     for pattern in _TEXT_DATES:
@@ -493,25 +581,149 @@ def _text_signal(lead: str, fallback_year: int | None) -> DateSignal | None:
             parsed = _date_parser().get_date_data(f"{day} {month} {year}").date_obj
             found = parsed.date() if parsed is not None else None
         if found is not None:
-            return DateSignal(found, "text:lead", _CONFIDENCE["text"], match.group(0))
+            kind = source.split(":", 1)[0]
+            return DateSignal(found, source, _CONFIDENCE[kind], match.group(0))
     return None
 
 
-def _htmldate_signal(meta: Document) -> DateSignal | None:
-    if not meta.date:
+_BYLINE_MARKS = re.compile(
+    r"date|time|byline|meta|posted|publish|dateline|stamp|created|info|kun|uaqyt|data",
+    re.IGNORECASE,
+)
+_ISO_DAY = re.compile(r"(?<!\d)((?:19|20)\d\d)-([01]\d)-([0-3]\d)(?!\d)")
+
+
+def _byline_text(tree: HtmlElement, h1: HtmlElement | None) -> str:
+    """What the article's header says around its <h1>: the date line above it, the byline
+    below it. Never sidebars, teaser lists or footers (`_outside_main`)."""
+    pieces: list[str] = []
+    if h1 is not None:
+        scope: HtmlElement | None = h1
+        for _ in range(3):  # the h1's header block: a few levels up is enough
+            parent = scope.getparent() if scope is not None else None
+            if parent is None or parent.tag in ("body", "html"):
+                break
+            scope = parent
+        near = [el for el in (h1.getprevious(), h1.getnext()) if el is not None]
+    else:
+        scope, near = _main_container(tree), []
+    if scope is None:
+        return ""
+    marked = [
+        el
+        for el in scope.iter()
+        if isinstance(el.tag, str)
+        and el.tag not in ("script", "style", "a", "nav")
+        and _BYLINE_MARKS.search(f"{el.get('class', '')} {el.get('id', '')}")
+    ]
+    for el in [*near, *marked]:
+        if not isinstance(el.tag, str) or _outside_main(el):
+            continue
+        text = " ".join(el.text_content().split())
+        # a date line is short; the paragraph after the <h1> is the lead, not a byline
+        limit = 80 if el in near and el not in marked else 200
+        if 0 < len(text) <= limit and text not in pieces:
+            pieces.append(text)
+    return " · ".join(pieces)
+
+
+def _byline_signal(
+    tree: HtmlElement, h1: HtmlElement | None, year: int | None
+) -> DateSignal | None:
+    text = _byline_text(tree, h1)
+    if not text:
+        return None
+    written = _text_signal(text, year, "byline:text")
+    iso = _ISO_DAY.search(text)
+    if iso is not None and (written is None or iso.start() < text.find(written.raw)):
+        try:
+            day = dt.date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+        except ValueError:
+            return written
+        return DateSignal(day, "byline:text", _CONFIDENCE["byline"], iso.group(0))
+    return written
+
+
+def _htmldate_signal(
+    tree: HtmlElement,
+    url: str,
+    found: str | None,
+    backers: list[DateSignal],
+    options: ExtractOptions,
+) -> DateSignal | None:
+    """htmldate's answer (fast mode, else its extensive search), ranked by its backing.
+
+    htmldate also reads sidebars and "latest news" lists; its date counts as an article
+    date only when an article-level signal (JSON-LD, meta, <time> in the article, the
+    byline, the URL) says the same day. Unbacked, it ranks below the text's own date.
+    """
+    how = ""
+    if not found:
+        try:
+            found = find_date(
+                tree,
+                url=url,
+                original_date=True,
+                extensive_search=True,
+                min_date=options.min_date.isoformat(),
+                max_date=options.max_date.isoformat() if options.max_date else None,
+            )
+        except Exception:  # htmldate bugs must not lose the page
+            logger.warning("%s: htmldate failed", url, exc_info=True)
+            found = None
+        how = ":extensive"
+    if not found:
         return None
     try:
-        found = dt.date.fromisoformat(str(meta.date)[:10])
+        day = dt.date.fromisoformat(str(found)[:10])
     except ValueError:
         return None
-    return DateSignal(found, "htmldate", _CONFIDENCE["htmldate"], str(meta.date))
+    backed = any(b.date == day for b in backers)
+    if not backed and (day.month, day.day) == (1, 1):
+        return None  # htmldate's year-only guess (a copyright year) dates nothing
+    kind = "htmldate" if backed else "htmldate-unbacked"
+    return DateSignal(day, f"{kind}{how}", _CONFIDENCE[kind], str(found))
 
 
-def _pick(signals: list[DateSignal]) -> DateSignal | None:
-    def rank(signal: DateSignal) -> int:
-        return _RANK[signal.source.split(":", 1)[0]]
+def _family(signal: DateSignal) -> str:
+    return signal.source.split(":", 1)[0]
 
-    return min(signals, key=rank) if signals else None
+
+def _rank(signal: DateSignal) -> int:
+    return _RANK[_family(signal)]
+
+
+def choose_date(candidates: list[DateSignal]) -> tuple[DateSignal | None, str]:
+    """The publication date among the candidates, and the rule that chose it.
+
+    1. the page's own article JSON-LD (`json-ld`) wins: it is the CMS's own record;
+    2. otherwise, when the best-ranked signal is another JSON-LD node's date and two other
+       kinds of signal agree on a different day (htmldate and the URL, say), the agreeing
+       day wins: a WebPage or teaser node dates something else;
+    3. otherwise the best-ranked signal (`_RANK`).
+    """
+    if not candidates:
+        return None, "no candidate"
+    ordered = sorted(candidates, key=_rank)
+    top = ordered[0]
+    if len(candidates) == 1:
+        return top, f"only signal ({top.source})"
+    if _family(top) == "json-ld":
+        return top, "the page's own article JSON-LD"
+    if _family(top) == "json-ld-other":
+        support: dict[dt.date, set[str]] = {}
+        for c in ordered[1:]:
+            if c.date != top.date and _family(c) != "htmldate-unbacked":
+                support.setdefault(c.date, set()).add(_family(c).split("-", 1)[0])
+        agreed = [day for day, kinds in support.items() if len(kinds) >= 2]
+        if agreed:
+            best = next(c for c in ordered if c.date in agreed)
+            kinds = " and ".join(sorted(support[best.date]))
+            return best, (
+                f"{kinds} agree on {best.date.isoformat()} against {top.source} "
+                f"({top.date.isoformat()}), which is not this page's article"
+            )
+    return top, f"highest-ranked signal ({top.source})"
 
 
 # ---------------------------------------------------------------------------- stage 6
@@ -594,11 +806,95 @@ def _clean(value: object) -> str | None:
 # ---------------------------------------------------------------------------- extract
 
 
+def _metadata(tree: HtmlElement, url: str, options: ExtractOptions) -> Document:
+    """trafilatura's `extract_metadata`, less what nothing here reads (categories, tags,
+    licence: ~10% of its time), and htmldate in its fast mode."""
+    meta = examine_meta(tree)
+    if meta.author and " " not in meta.author:
+        meta.author = None  # trafilatura's own rule: a one-word "author" is a site name
+    try:
+        meta = extract_meta_json(tree, meta)
+    except Exception:  # bugs in trafilatura's JSON-LD reader
+        logger.warning("%s: JSON-LD metadata failed", url, exc_info=True)
+    meta.title = meta.title or extract_title(tree)
+    meta.author = meta.author or extract_author(tree)
+    meta.url = meta.url or extract_url(tree, url)
+    meta.date = find_date(
+        tree,
+        url=meta.url or url,
+        original_date=True,
+        extensive_search=False,
+        min_date=options.min_date.isoformat(),
+        max_date=options.max_date.isoformat() if options.max_date else None,
+    )
+    meta.sitename = meta.sitename or extract_sitename(tree)
+    if meta.sitename:
+        meta.sitename = meta.sitename.lstrip("@")
+    meta.clean_and_trim()
+    return meta
+
+
+def _body(tree: HtmlElement, url: str, options: ExtractOptions) -> tuple[str, str | None, str]:
+    """The main text → (text, failure or None, which pass found it).
+
+    A precise pass first (no boilerplate, no menus); when it finds too little, the pass
+    plain trafilatura makes (its readability/jusText fallbacks), then one that favours
+    recall: a page with readable text is never reported as having none.
+    """
+    # (name, fast, favor_precision, favor_recall)
+    passes = (
+        ("precise", True, True, False),
+        ("default", False, False, False),
+        ("recall", False, False, True),
+    )
+    text, failure, used = "", None, "none"
+    for name, fast, precision, recall in passes:
+        try:
+            doc = bare_extraction(
+                tree,
+                url=url,
+                include_comments=False,
+                include_tables=options.include_tables,
+                with_metadata=False,
+                deduplicate=False,
+                fast=fast,
+                favor_precision=precision,
+                favor_recall=recall,
+            )
+        except Exception as exc:  # the reason is recorded, not swallowed
+            logger.warning("%s: body extraction (%s) raised", url, name, exc_info=True)
+            failure = f"body extraction raised {type(exc).__name__}: {exc}"
+            continue
+        found = (doc.text or "").strip() if doc is not None and not isinstance(doc, dict) else ""
+        if len(found) > len(text):
+            text, used = found, name
+        if len(text) >= options.min_text_chars:
+            return _clean_text(text), None, used
+    if not text:
+        return "", failure or "no main text found (trafilatura found no article body)", used
+    return (
+        _clean_text(text),
+        f"main text too short ({len(text)} < {options.min_text_chars} characters)",
+        used,
+    )
+
+
+def _published_at(signal: DateSignal | None) -> str | None:
+    """The chosen signal's timestamp, when it is one (a time of day, maybe an offset)."""
+    if signal is None or len(signal.raw) <= 10:
+        return None
+    try:
+        dt.datetime.fromisoformat(signal.raw.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    return signal.raw.strip()
+
+
 def extract(
     html: bytes, *, url: str, charset: str | None = None, options: ExtractOptions
 ) -> ExtractedPage | ExtractionFailure:
     """Decode, parse and extract one page; never returns None, never raises on bad HTML."""
-    # 1 cap and decode
+    # 1 cap and decode (a letter cut by the cap is dropped by the decoder)
     if len(html) > options.max_html_bytes:
         logger.info("%s: HTML cut from %d to %d bytes", url, len(html), options.max_html_bytes)
         html = html[: options.max_html_bytes]
@@ -606,77 +902,56 @@ def extract(
         return ExtractionFailure(reason="empty document")
     source, codec, how = decode_html(html, charset)
 
-    # 2 parse
+    # 2 parse, once: trafilatura, htmldate and our own signals all read this tree
     tree = load_html(_XML_DECL.sub("", source, count=1))
     if tree is None:
         return ExtractionFailure(reason="not parseable as HTML", charset=codec, charset_source=how)
     html_title = _clean(tree.findtext(".//title"))
-    h1 = _first_h1(tree)
+    h1_el = _first_h1_element(tree)
+    h1 = _clean(h1_el.text_content()) if h1_el is not None else None
 
     # 3 metadata, kept apart from the body (it must survive a body failure)
-    date_config: dict[str, Any] = {"original_date": True, "extensive_search": False}
-    if options.max_date is not None:
-        date_config["max_date"] = options.max_date.isoformat()
     try:
-        meta = extract_metadata(tree, default_url=url, date_config=date_config, extensive=False)
+        meta = _metadata(tree, url, options)
     except Exception:  # trafilatura/htmldate bugs must not lose the page
         logger.warning("%s: metadata extraction failed", url, exc_info=True)
         meta = Document()
 
     # 5 body (before 4: the written-date signal reads the lead of the text)
-    text = ""
-    body_failure: str | None = None
-    try:
-        doc = bare_extraction(
-            tree,
-            url=url,
-            fast=True,
-            favor_precision=True,
-            include_comments=False,
-            include_tables=options.include_tables,
-            with_metadata=False,
-            deduplicate=False,
-        )
-    except Exception as exc:  # the reason is recorded, not swallowed
-        logger.warning("%s: body extraction raised", url, exc_info=True)
-        doc, body_failure = None, f"body extraction raised {type(exc).__name__}: {exc}"
-    if doc is not None and not isinstance(doc, dict):
-        text = (doc.text or "").strip()
-    if body_failure is None and not text:
-        body_failure = "no main text found (trafilatura found no article body)"
-    elif body_failure is None and len(text) < options.min_text_chars:
-        body_failure = f"main text too short ({len(text)} < {options.min_text_chars} characters)"
+    text, body_failure, _pass = _body(tree, url, options)
 
-    # 4 dates
-    structured = [
+    # 4 dates: every candidate kept, with where it came from and the rule that chose
+    article_level = [
         s
         for s in (
-            _jsonld_signal(tree, options.tz),
-            _meta_signal(tree, options.tz),
-            _article_time_signal(tree, options.tz),
-            _htmldate_signal(meta),
+            _jsonld_signal(tree, url),
+            _meta_signal(tree),
+            _article_time_signal(tree),
             _url_signal(url),
         )
         if s is not None
     ]
+    best = min(article_level, key=_rank) if article_level else None
+    year = best.date.year if best else options.default_year
+    byline = _byline_signal(tree, h1_el, year)
+    if byline is not None:
+        article_level.append(byline)
+    generic = _htmldate_signal(tree, url, meta.date, article_level, options)
     lead_source = text or _visible_lead(tree, options.lead_chars)
-    best_structured = _pick(structured)
-    year = best_structured.date.year if best_structured else options.default_year
     written = _text_signal(lead_source[: options.lead_chars], year)
     candidates = [
         s
-        for s in [*structured, *([written] if written else [])]
+        for s in [*article_level, *([generic] if generic else []), *([written] if written else [])]
         if s.date >= options.min_date and (options.max_date is None or s.date <= options.max_date)
     ]
-    chosen = _pick(candidates)
+    chosen, date_choice = choose_date(candidates)
     published = chosen.date if chosen else None
     date_source = chosen.source if chosen else "none"
     if chosen is not None and any(s.date != chosen.date for s in candidates):
         logger.info(
-            "%s: date signals disagree, %s chose %s: %s",
+            "%s: date signals disagree, %s: %s",
             url,
-            date_source,
-            published,
+            date_choice,
             ", ".join(f"{s.source}={s.date}" for s in candidates),
         )
 
@@ -700,17 +975,19 @@ def extract(
         html_title=html_title,
         has_login_form=has_login,
         h1=h1,
+        published_at=_published_at(chosen),
+        date_choice=date_choice,
     )
     if body_failure is not None:
         return ExtractionFailure(reason=body_failure, text=text or None, **facts)
     return ExtractedPage(text=text, excerpt=_excerpt(text, options.excerpt_chars), **facts)
 
 
-def _first_h1(tree: HtmlElement) -> str | None:
+def _first_h1_element(tree: HtmlElement) -> HtmlElement | None:
     """The first <h1> that is not in the header, nav or footer (a logo is often an h1)."""
     for el in tree.iter("h1"):
         if not _in_chrome(el):
-            return _clean(el.text_content())
+            return el
     return None
 
 

@@ -37,7 +37,6 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INCIDENT_TZ = ZoneInfo("Asia/Almaty")
 WAYBACK_TS = "%Y%m%d%H%M%S"
 LOOKUP_TIMEOUT = 20.0
 _LINK = re.compile(r"<([^>]+)>\s*;([^<]*)")
@@ -57,11 +56,11 @@ class Found:
     via: str
 
 
-def target_moment(day: dt.date | None) -> dt.datetime | None:
-    """The end of the incident's day in Almaty, in UTC (snapshots that day still count)."""
+def target_moment(day: dt.date | None, tz: str) -> dt.datetime | None:
+    """The end of the incident's day in its zone, in UTC (snapshots that day still count)."""
     if day is None:
         return None
-    end = dt.datetime.combine(day, dt.time(23, 59, 59), INCIDENT_TZ)
+    end = dt.datetime.combine(day, dt.time(23, 59, 59), ZoneInfo(tz))
     return end.astimezone(dt.UTC)
 
 
@@ -332,7 +331,7 @@ def lookup_and_store(
     if is_private(url, settings.private_domains):
         return []
     with sessions() as session:
-        target = target_moment(incident_day(session, url))
+        target = target_moment(incident_day(session, url), settings.incident_tz)
     copies = find_copies(client, settings, url, target)
     save_page_now(client, settings, url)
     with sessions() as session:

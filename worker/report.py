@@ -181,7 +181,10 @@ def _source_report(
         author=evidence.author,
         language=evidence.language,
         published=evidence.published,
+        published_at=evidence.published_at,
         date_source=evidence.date_source,
+        date_choice=evidence.date_choice,
+        date_candidates=evidence.date_candidates,
         capture=capture,
         text_excerpt=evidence.text_excerpt,
         problems=[*source.problems, *evidence.problems],
@@ -261,7 +264,14 @@ def _date_check(
 ) -> DateCheck:
     if status is not SourceStatus.OK or ev is None:
         return DateCheck(verdict=DateVerdict.NOT_CHECKED, rule=f"source is {status}")
-    return check_date(incident.date, incident.dates_mentioned, ev.published, ev.date_source, rule)
+    return check_date(
+        incident.date,
+        incident.dates_mentioned,
+        ev.published,
+        ev.date_source,
+        rule,
+        published_at=ev.published_at,
+    )
 
 
 def _names_check(
@@ -442,6 +452,7 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
         report = build_report(
             session,
             run_id,
+            rule=DateRule.from_settings(settings),
             replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
             map_fn=runtime.extractor.map,
         )

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_INCIDENT_TZ = "Asia/Almaty"  # the September digest's calendar
 DEFAULT_USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0 Safari/537.36 sourcevault/0.1 (+archiving cited sources)"
@@ -104,6 +105,21 @@ class Settings(BaseSettings):
     drift_threshold: float = Field(
         default=90.0, ge=0, le=100, description="text similarity (0-100) below which it changed"
     )
+
+    # the date check (worker.datecheck): the incident's zone and the window around it
+    incident_tz: str = Field(
+        default=DEFAULT_INCIDENT_TZ,
+        description="IANA zone the digest's incident dates are days in (and the report's)",
+    )
+    date_before_days: int = Field(
+        default=7, ge=0, description="a source may predate the earliest incident date by this"
+    )
+    date_after_days: int = Field(
+        default=30, ge=0, description="and follow the incident date by this many days"
+    )
+    date_max_mention_days: int = Field(
+        default=60, ge=0, description="dates the incident mentions older than this are history"
+    )
     wayback_available_url: str = "https://archive.org/wayback/available"
     wayback_cdx_url: str = "https://web.archive.org/cdx/search/cdx"
     memento_timemap_url: str = "https://timetravel.mementoweb.org/timemap/link/"
@@ -169,6 +185,17 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: a replay base has no query or fragment")
         return value.rstrip("/")
+
+    @field_validator("incident_tz", mode="after")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Almaty)") from exc
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -53,7 +53,8 @@ def extract_post(data: bytes, url: str) -> ExtractedPage | ExtractionFailure | N
         texts = message.xpath('.//div[contains(@class, "tgme_widget_message_text")]')
         text = "\n".join(t.text_content().strip() for t in texts).strip()
         times = message.xpath(".//time[@datetime]/@datetime")
-        published = _date(str(times[0])) if times else None
+        stamp = str(times[0]) if times else None
+        published = _date(stamp) if stamp else None
         author = message.xpath('.//*[contains(@class, "tgme_widget_message_owner_name")]')
         title = tree.findtext(".//title")
         if not text:
@@ -72,15 +73,16 @@ def extract_post(data: bytes, url: str) -> ExtractedPage | ExtractionFailure | N
             html_title=title,
             has_login_form=False,
             excerpt=text[:500],
+            published_at=stamp if published else None,
+            date_choice="the post's own <time>" if published else "",
         )
     return ExtractionFailure(reason=f"telegram preview does not show post {wanted}")
 
 
 def _date(value: str) -> dt.date | None:
+    """The day the post's timestamp states (UTC on t.me); never converted here: the
+    date check reads `published_at` in the incident's zone."""
     try:
-        when = dt.datetime.fromisoformat(value)
+        return dt.datetime.fromisoformat(value).date()
     except ValueError:
         return None
-    if when.tzinfo is not None:  # the incident calendar is Almaty's
-        when = when.astimezone(dt.timezone(dt.timedelta(hours=6)))
-    return when.date()

@@ -6,7 +6,7 @@ because one source cited by two incidents is checked against each incident's own
 
 from __future__ import annotations
 
-from schemas import Evidence, ProbeResult, Problem, ProblemCode, RedirectHop
+from schemas import DateCandidate, Evidence, ProbeResult, Problem, ProblemCode, RedirectHop
 from worker.classify import Probed, classify_with_rule
 from worker.extract import ExtractedPage, ExtractionFailure
 from worker.fetch import FetchResult
@@ -62,7 +62,13 @@ def evidence_for(
         evidence.author = page.author
         evidence.language = page.language
         evidence.published = page.published
+        evidence.published_at = page.published_at
         evidence.date_source = page.date_source
+        evidence.date_choice = page.date_choice
+        evidence.date_candidates = [
+            DateCandidate(date=c.date, source=c.source, confidence=c.confidence, raw=c.raw)
+            for c in page.date_candidates
+        ]
         evidence.text = page.text
         evidence.text_excerpt = (page.text or "")[:EXCERPT_CHARS] or None
     return evidence

@@ -41,9 +41,11 @@ POST_TEXT = (
     "к ограничению свободы сроком на один год за участие в несанкционированном митинге."
 )
 OTHER_TEXT = "Анонс: завтра в 10:00 пресс-конференция правозащитников."
-# 19:30 UTC on Sep 14 is 01:30 on Sep 15 in Almaty: the incident calendar is Almaty's
+# 19:30 UTC on Sep 14 is 01:30 on Sep 15 in Almaty: the post states the 14th (UTC), the
+# incident calendar is Almaty's, and the date check reads the timestamp in Almaty
 POST_TIME = "2021-09-14T19:30:00+00:00"
 POST_DATE = dt.date(2021, 9, 15)
+POST_STATED_DAY = dt.date(2021, 9, 14)
 
 PDF_URL = "https://court-kz.test/docs/ruling-2021-09-14.pdf"
 BROKEN_PDF_URL = "https://court-kz.test/docs/ruling-broken.pdf"
@@ -258,7 +260,8 @@ def test_telegram_post_is_fetched_through_its_preview(special: Special) -> None:
     # the cited post's text and date, not its neighbours'
     assert ev.text == POST_TEXT
     assert OTHER_TEXT not in (ev.text or "")
-    assert ev.published == POST_DATE and ev.date_source == "telegram:time"
+    assert ev.published == POST_STATED_DAY and ev.date_source == "telegram:time"
+    assert ev.published_at == POST_TIME
     assert ev.author == "KZ Rights News"
     assert _citation_date_verdict(special, POST_URL) == "consistent"
 
@@ -286,7 +289,7 @@ def test_telegram_custody_log(special: Special) -> None:
     assert events["stored"]["payload_sha256"] == got.capture.sha256
     assert events["stored"]["target_uri"] == PREVIEW_URL
     extracted = events["extracted"]
-    assert extracted["ok"] is True and extracted["published"] == POST_DATE.isoformat()
+    assert extracted["ok"] is True and extracted["published"] == POST_STATED_DAY.isoformat()
     assert extracted["text_sha256"] == hashlib.sha256(POST_TEXT.encode()).hexdigest()
     assert events["verified"]["status"] == "ok"
 

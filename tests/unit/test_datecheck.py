@@ -64,3 +64,55 @@ def test_custom_rule_and_validation() -> None:
     assert check_date(SEP, [], d(3), "url", tight).verdict is DateVerdict.CONSISTENT
     with pytest.raises(ValueError, match="before_days"):
         DateRule(before_days=-1)
+
+
+# ---- a page's own day and the incident's zone
+
+
+def test_a_timestamp_one_zone_away_from_the_window_is_consistent() -> None:
+    incident = dt.date(2021, 9, 28)  # window from 2021-09-21
+    # the page says the 20th (Moscow evening); in Almaty it was already the 21st
+    check = check_date(
+        incident,
+        [],
+        dt.date(2021, 9, 20),
+        "json-ld:datePublished",
+        DateRule(),
+        published_at="2021-09-20T23:32:00+03:00",
+    )
+    assert check.verdict is DateVerdict.CONSISTENT
+    assert check.published == dt.date(2021, 9, 20)  # the page's own day is what is shown
+    assert "is 2021-09-21 in Asia/Almaty" in check.rule
+
+
+def test_without_an_offset_there_is_no_shift_to_allow() -> None:
+    check = check_date(
+        dt.date(2021, 9, 28), [], dt.date(2021, 9, 20), "url", DateRule(), published_at=None
+    )
+    assert check.verdict is DateVerdict.PREDATES
+    naive = check_date(
+        dt.date(2021, 9, 28),
+        [],
+        dt.date(2021, 9, 20),
+        "meta",
+        DateRule(),
+        published_at="2021-09-20T23:32:00",
+    )
+    assert naive.verdict is DateVerdict.PREDATES
+
+
+def test_the_incident_zone_is_the_setting() -> None:
+    from worker.settings import Settings
+
+    rule = DateRule.from_settings(Settings(incident_tz="Europe/Moscow", date_before_days=3))
+    assert (rule.tz, rule.before_days, rule.after_days) == ("Europe/Moscow", 3, 30)
+    # in Moscow the page's 20th stays the 20th: outside a window that opens on the 25th
+    check = check_date(
+        dt.date(2021, 9, 28),
+        [],
+        dt.date(2021, 9, 24),
+        "json-ld:datePublished",
+        rule,
+        published_at="2021-09-24T23:32:00+03:00",
+    )
+    assert check.verdict is DateVerdict.PREDATES

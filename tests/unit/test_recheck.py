@@ -88,7 +88,7 @@ def _found(ts: str, status: int | None = 200, archive: str = "web.archive.org") 
 
 
 def test_choose_closest_200_before_the_incident() -> None:
-    target = fallbacks.target_moment(dt.date(2021, 9, 6))
+    target = fallbacks.target_moment(dt.date(2021, 9, 6), "Asia/Almaty")
     assert target == dt.datetime(2021, 9, 6, 17, 59, 59, tzinfo=dt.UTC)  # Almaty end of day
     picks = fallbacks.choose(
         [
@@ -184,7 +184,10 @@ def test_telegram_preview_url_and_the_cited_post() -> None:
     page = telegram.extract_post(PREVIEW.encode(), "https://t.me/s/kazakh_news/123")
     assert page is not None and not hasattr(page, "reason")
     assert "Ильяшева" in page.text and "Другой" not in page.text
-    assert page.published == dt.date(2021, 9, 16)  # 20:30 UTC is the 16th in Almaty
+    # the post states the 15th (UTC); 20:30 UTC is the 16th in Almaty, which the date
+    # check reads from published_at
+    assert page.published == dt.date(2021, 9, 15)
+    assert page.published_at == "2021-09-15T20:30:00+00:00"
     missing = telegram.extract_post(PREVIEW.encode(), "https://t.me/s/kazakh_news/999")
     assert missing is not None and "999" in getattr(missing, "reason", "")
 
