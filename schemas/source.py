@@ -10,7 +10,10 @@ from schemas.common import Model, Problem
 
 
 class SourceStatus(StrEnum):
-    """The ten DESIGN.md status words for a link, and nothing else."""
+    """The ten DESIGN.md status words for a link, and `not_captured`: our own failure.
+
+    What each one means (fetched? readable? failing? …) is `worker.statuses.MEANINGS`.
+    """
 
     OK = "ok"
     DEAD = "dead"
@@ -22,6 +25,7 @@ class SourceStatus(StrEnum):
     NOT_PUBLIC = "not_public"
     INVALID = "invalid"
     REFUSED = "refused"
+    NOT_CAPTURED = "not_captured"
 
 
 class Source(Model):

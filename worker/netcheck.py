@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from schemas import Evidence, Problem, ProblemCode, SourceStatus
+from worker.statuses import NEVER_FETCHED
 
 NETWORK_ERROR_KINDS = frozenset(
     {
@@ -23,7 +24,6 @@ NETWORK_ERROR_KINDS = frozenset(
         "tls_error",
     }
 )
-NEVER_FETCHED = {SourceStatus.NOT_PUBLIC, SourceStatus.INVALID, SourceStatus.REFUSED}
 
 
 def fetched_count(evidence: Iterable[Evidence]) -> int:

@@ -42,6 +42,7 @@ from worker.db import (
     as_utc,
 )
 from worker.settings import Settings
+from worker.statuses import FAILING, HEALTHY, INCONCLUSIVE, NEVER_FETCHED
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
@@ -52,17 +53,6 @@ DEAD_AFTER = 3  # counted failures
 SPACING = dt.timedelta(days=3)  # between counted failures
 MAX_DIFF_CHARS = 20_000
 DIFF_WIDTH = 100
-
-HEALTHY = frozenset({SourceStatus.OK})
-FAILING = frozenset(
-    {
-        SourceStatus.DEAD,
-        SourceStatus.SOFT_404,
-        SourceStatus.REDIRECTED_AWAY,
-        SourceStatus.UNREACHABLE,
-    }
-)
-INCONCLUSIVE = frozenset({SourceStatus.LOGIN_WALL, SourceStatus.BLOCKED})
 
 
 # --- hysteresis ---------------------------------------------------------------------------
@@ -210,7 +200,7 @@ def checkable_urls(session: Session, run_id: str | None = None) -> list[str]:
         select(CaptureJob.canonical_url)
         .join(EvidenceRow, EvidenceRow.job_id == CaptureJob.id)
         .where(CaptureJob.status == JobStatus.DONE)
-        .where(EvidenceRow.status.not_in(["not_public", "invalid", "refused"]))
+        .where(EvidenceRow.status.not_in([s.value for s in NEVER_FETCHED]))
         .distinct()
     )
     if run_id is not None:

@@ -43,22 +43,13 @@ from worker.datecheck import DateRule, check_date
 from worker.db import CaptureJob, CaptureRow, EvidenceRow, Run, RunState, as_utc
 from worker.jobs import mark_run
 from worker.namecheck import check_names_args
+from worker.statuses import UNREADABLE
 
 if TYPE_CHECKING:
     from worker.runtime import Runtime
     from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# A source in one of these states says nothing about the incident, and nobody can read it.
-UNREADABLE = {
-    SourceStatus.DEAD,
-    SourceStatus.SOFT_404,
-    SourceStatus.REDIRECTED_AWAY,
-    SourceStatus.NOT_PUBLIC,
-    SourceStatus.INVALID,
-    SourceStatus.REFUSED,
-}
 
 
 def build_report(
@@ -162,9 +153,10 @@ def _source_report(
             replay_url=replay_url(cap.url, captured_at) if replay_url else None,
         )
     if evidence is None:
-        # queued but never finished (the job failed for good): say so, never guess
+        # queued but never finished (our storage failed, the run was interrupted): we know
+        # nothing about the link, and say so instead of calling it unreachable
         reason = (job.last_error if job is not None else None) or "not captured"
-        evidence = Evidence(status=source.status or SourceStatus.UNREACHABLE, reason=reason)
+        evidence = Evidence(status=source.status or SourceStatus.NOT_CAPTURED, reason=reason)
     return SourceReport(
         id=source.id,
         footnotes=source.footnotes,

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from schemas import Report, SourceStatus
+from worker.statuses import COLOURS
 
 _env = Environment(
     loader=PackageLoader("archive.web", "templates"),
@@ -54,18 +55,7 @@ REPORT_CSP = (
     f"script-src 'sha256-{_FILTER_HASH}'; form-action 'none'; base-uri 'none'"
 )
 
-STATUS_COLOURS = {
-    "ok": "#2e7d32",
-    "dead": "#b71c1c",
-    "soft_404": "#d84315",
-    "redirected_away": "#ef6c00",
-    "login_wall": "#6a1b9a",
-    "blocked": "#4527a0",
-    "unreachable": "#616161",
-    "not_public": "#37474f",
-    "invalid": "#795548",
-    "refused": "#880e4f",
-}
+STATUS_COLOURS = COLOURS  # worker.statuses: one table of what each status means
 
 
 def render_html(report: Report) -> str:

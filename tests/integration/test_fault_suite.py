@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from archive.warc_reader import check_file
+from schemas import SourceStatus
 from tests.fixtureweb import FixtureWeb, Request, Response, html, route_through
 from tests.pg import PgCluster
 from tests.servers import RedisProcess
@@ -53,6 +54,7 @@ from worker.db import (
     make_engine,
     make_session_factory,
 )
+from worker.report import build_report
 from worker.runtime import Runtime, close_runtime, get_runtime
 from worker.settings import load_settings
 
@@ -181,6 +183,11 @@ def test_a_storage_failure_fails_the_run_naming_it_and_judges_no_link(
         assert len(runs) == 1 and runs[0].state == RunState.FAILED
         assert runs[0].error is not None and named in runs[0].error
         assert verdicts == []  # no `unreachable`, no status at all: nothing is known of the links
+        with sessions() as s:
+            report = build_report(s, runs[0].id)
+        # and the report says so: not_captured, never a status that judges the link
+        assert {src.status for src in report.sources} == {SourceStatus.NOT_CAPTURED}
+        assert all(named in (src.reason or "") for src in report.sources)
         assert JobStatus.DONE not in statuses
         verified = CliRunner().invoke(app, ["verify", "--data-dir", str(data)])
         told = " ".join(verified.output.split())
