@@ -20,7 +20,18 @@ from sqlalchemy import false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
-from worker.db import Attempt, CaptureJob, CaptureRow, EvidenceRow, JobStatus, Run, RunState, utcnow
+from worker.db import (
+    Attempt,
+    CaptureJob,
+    CaptureRow,
+    EvidenceRow,
+    JobStatus,
+    Run,
+    RunState,
+    ScreenshotRow,
+    SourceCheckRow,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -362,14 +373,16 @@ def earlier_capture_with_payload(session: Session, sha256: str) -> CaptureRow | 
 
 
 def committed_end(session: Session, warc_file: str) -> int:
-    """End offset of the last record the database knows in `warc_file` (0 if none)."""
-    end = session.scalar(
-        select(func.max(CaptureRow.end_offset)).where(CaptureRow.warc_file == warc_file)
-    )
-    # re-check captures and screenshots (worker.recheck, worker.screenshot) are committed too
-    from worker.recheck import committed_end_elsewhere
+    """End offset of the last record the database knows in `warc_file` (0 if none).
 
-    return max(int(end or 0), committed_end_elsewhere(session, warc_file))
+    The one answer to "what is committed in this WARC file": first captures, re-check
+    captures and screenshots alike; WARC recovery keeps everything up to the furthest.
+    """
+    ends = [
+        session.scalar(select(func.max(row.end_offset)).where(row.warc_file == warc_file))
+        for row in (CaptureRow, SourceCheckRow, ScreenshotRow)
+    ]
+    return max(int(e or 0) for e in ends)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas import CheckKind, Evidence, HealthState, SourceCheck, SourceHealth, SourceStatus
@@ -36,7 +36,6 @@ from worker.db import (
     CaptureRow,
     EvidenceRow,
     JobStatus,
-    ScreenshotRow,
     SourceCheckRow,
     SourceHealthRow,
     as_utc,
@@ -243,36 +242,20 @@ class CheckResult:
 
 def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> CheckResult:
     """Fetch, extract and verify `url` again, compare, maybe capture, record, step health."""
-    # The pipeline's steps 3-6, so a re-check sees exactly what a first capture would.
-    from worker import resist
-    from worker.fetch import FetchLimits, RetryPolicy, fetch_with_retries
-    from worker.pipeline import _archive, _extract
-    from worker.verify import evidence_for
+    # The capture steps themselves (worker.capture_steps, the soft-404 probe included), so
+    # a re-check sees exactly what a first capture would and can never drift from it.
+    from worker import capture_steps
 
     settings = runtime.settings
     now = now or runtime.clock()
-    with runtime.sessions() as session:
+    with runtime.writing() as session:
         health = ensure_health(session, url, settings)
         session.commit()
         baseline = health.baseline_text if health is not None else None
         last_status = health.last_status if health is not None else None
-    prepared = resist.prepare(settings, url)
-    result = fetch_with_retries(
-        prepared.fetch_url,
-        runtime.client,
-        FetchLimits.from_settings(settings),
-        policy=runtime.policy,
-        retry=RetryPolicy.from_settings(settings),
-        gate=runtime.gate,
-        now=lambda: now,
-        cookies=prepared.cookies,
-    )
+    seen = capture_steps.observe(runtime, url, now=now)
+    evidence = seen.evidence
     try:
-        page, capped = _extract(runtime, result)
-        evidence = evidence_for(result, page)
-        if capped is not None:
-            evidence.problems.append(capped)
-        resist.after_verify(prepared, evidence)
         drift = None
         if evidence.status in HEALTHY and evidence.text and baseline:
             drift = compare_text(baseline, evidence.text, settings.drift_threshold)
@@ -280,11 +263,10 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
         first_good = evidence.status in HEALTHY and not baseline and bool(evidence.text)
         capture = None
         if (drift is not None and drift.changed) or status_changed or first_good:
-            capture = _archive(runtime, result, page, evidence)
-            runtime.writer.sync()  # the WARC bytes are on disk before the row that points there
+            capture = capture_steps.write_records(runtime, seen)
     finally:
-        result.close()
-    with runtime.sessions() as session:
+        seen.close()
+    with runtime.writing() as session:
         health = ensure_health(session, url, settings)
         if health is None:  # a URL no run ever captured: start its history here
             health = SourceHealthRow(canonical_url=url, state=HealthState.HEALTHY.value)
@@ -448,22 +430,6 @@ def health_report(
         similarity=health.similarity,
         history=[_check_model(c) for c in checks],
     )
-
-
-def committed_end_elsewhere(session: Session, warc_file: str) -> int:
-    """End of the last re-check capture or screenshot committed into `warc_file` (0: none).
-
-    WARC recovery keeps everything up to the furthest committed record of any kind.
-    """
-    ends = [
-        session.scalar(
-            select(func.max(SourceCheckRow.end_offset)).where(SourceCheckRow.warc_file == warc_file)
-        ),
-        session.scalar(
-            select(func.max(ScreenshotRow.end_offset)).where(ScreenshotRow.warc_file == warc_file)
-        ),
-    ]
-    return max(int(e or 0) for e in ends)
 
 
 # --- entry points for the tasks and the CLI ----------------------------------------------

@@ -310,3 +310,32 @@ def test_expired_cookies_of_the_facebook_profile(
     # the expired cookies were not sent
     hits = fixture_web_env.hits("www.facebook.com", "/groups/")
     assert hits and not any(k == "cookie" for _m, _h, _p, headers in hits for k, _v in headers)
+
+
+def test_a_soft_404_stays_soft_404_through_every_recheck(
+    runtime: Runtime, fixture_web_env: FixtureWeb
+) -> None:
+    # catchall.test answers every unknown path with its home page, 200: only the sibling
+    # probe tells. A re-check used to skip the probe and call the page `ok`, `healthy`,
+    # and capture the not-found page as its new baseline.
+    from tests.fixtureweb.verification_pages import install_verification
+
+    install_verification(fixture_web_env)
+    url = "https://catchall.test/news/12345.html"
+    run_id = capture_digest(
+        runtime, f"Soft 404 digest\nOn September 9, in Almaty, a picket.[1]\n[1]{url}\n"
+    )
+    with runtime.sessions() as session:
+        report = build_report(session, run_id)
+    assert report.sources[0].status is SourceStatus.SOFT_404
+    day = dt.datetime(2021, 10, 1, tzinfo=dt.UTC)
+    for n in range(3):
+        check = recheck.recheck_source(runtime, url, now=day + dt.timedelta(days=3 * n))
+        assert check.status is SourceStatus.SOFT_404, n
+        assert check.state is not HealthState.HEALTHY, n
+        assert not check.captured or n == 0  # no not-found page kept as a baseline
+    with runtime.sessions() as session:
+        report = build_report(session, run_id)
+    health = report.sources[0].health
+    assert health is not None and health.state is not HealthState.HEALTHY
+    assert all(c.status is SourceStatus.SOFT_404 for c in health.history)
