@@ -1,7 +1,7 @@
 """The only place fetch outcomes become `schemas.SourceStatus` words.
 
 Classification is an ordered rule table: the first rule whose predicate holds decides the
-status and writes the reason. Rules see the `FetchResult` and an optional `PageHint`
+status and writes the reason. Rules see the `FetchResult` and an optional `PageFacts`
 (extracted title/text), so the verification work can add soft_404 and anti-bot rules by
 inserting rows, without touching the others.
 
@@ -24,6 +24,7 @@ import tldextract
 
 from schemas.evidence import ProbeResult
 from schemas.source import SourceStatus
+from worker.extract import PageFacts
 from worker.fetch import FetchResult
 from worker.fetch_errors import (
     EgressRefused,
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "RULES",
     "Classification",
-    "PageHint",
     "Probed",
     "Rule",
     "classify",
@@ -56,29 +56,18 @@ LOGIN_PATHS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class PageHint:
-    """What extraction saw on the final page, for rules about page text.
-
-    Rules must read hints with `getattr(hint, "title", None)` / `"text"`: callers pass this,
-    `worker.extract.ExtractedPage`, an `ExtractionFailure`, or None.
-    """
-
-    title: str | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True)
 class Probed:
     """A page hint plus the soft-404 sibling probe of its host (`worker.soft404`)."""
 
-    page: object | None
+    page: PageFacts | None
     probe: ProbeResult | None = None
 
 
-Hint: TypeAlias = object | None
+Hint: TypeAlias = PageFacts | Probed | None
+"""What the rules may read about the page: its facts, maybe with the sibling probe."""
 
 
-def _page(hint: Hint) -> object | None:
+def _page(hint: Hint) -> PageFacts | None:
     return hint.page if isinstance(hint, Probed) else hint
 
 
@@ -210,12 +199,12 @@ def _challenge_header(result: FetchResult, hint: Hint) -> str | None:
     return None
 
 
-def _short_text(page: object) -> str | None:
+def _short_text(page: PageFacts) -> str | None:
     """The page's text if it is short enough that a phrase in it is its message."""
-    text = getattr(page, "text", None) or ""
+    text = page.text or ""
     if len(text) >= SHORT_PAGE_CHARS:
         return None
-    return " ".join(filter(None, [text, getattr(page, "description", None)]))
+    return " ".join(filter(None, [text, page.description]))
 
 
 def _phrase_rule(phrases: tuple[str, ...], what: str) -> Predicate:
@@ -225,15 +214,18 @@ def _phrase_rule(phrases: tuple[str, ...], what: str) -> Predicate:
         page = _page(hint)
         if page is None or not _success(result):
             return None
-        for field in ("title", "html_title", "h1"):
-            value = getattr(page, field, None)
+        for field, value in (
+            ("title", page.title),
+            ("html_title", page.html_title),
+            ("h1", page.h1),
+        ):
             hit = find_phrase(value, phrases)
             if hit:
                 return f'{what}: "{hit}" in the page {field} "{value}"'
         short = _short_text(page)
         hit = find_phrase(short, phrases)
         if hit:
-            size = len(getattr(page, "text", None) or "")
+            size = len(page.text or "")
             return f'{what}: "{hit}" in a short page ({size} characters of text)'
         return None
 
@@ -242,9 +234,9 @@ def _phrase_rule(phrases: tuple[str, ...], what: str) -> Predicate:
 
 def _login_form(result: FetchResult, hint: Hint) -> str | None:
     page = _page(hint)
-    if page is None or not _success(result) or not getattr(page, "has_login_form", False):
+    if page is None or not _success(result) or not page.has_login_form:
         return None
-    title = getattr(page, "title", None)
+    title = page.title
     return f"the page's main content is a login form (title {title!r})"
 
 

@@ -43,8 +43,8 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import charset_normalizer
 from dateparser.date import DateDataParser
@@ -68,6 +68,7 @@ __all__ = [
     "ExtractOptions",
     "ExtractedPage",
     "ExtractionFailure",
+    "PageFacts",
     "decode_html",
     "extract",
 ]
@@ -105,73 +106,53 @@ class DateSignal:
     raw: str = ""
 
 
-@dataclass
-class ExtractedPage:
-    text: str
-    title: str | None
-    author: str | None
-    language: str | None
-    published: dt.date | None
-    date_source: str
-    """The signal that decided `published` (e.g. "json-ld:datePublished"), or "none"."""
-    date_candidates: list[DateSignal]
-    sitename: str | None
-    description: str | None
-    charset: str
-    html_title: str | None
-    has_login_form: bool
-    excerpt: str
-    charset_source: str = ""
-    h1: str | None = None
-    """The first <h1> outside site chrome: soft-404 templates put "Страница не найдена" here."""
-    published_at: str | None = None
-    """The timestamp behind `published` as the page wrote it, offset included, if it had one."""
-    date_choice: str = ""
-    """The rule that chose `published` among `date_candidates` (see `choose_date`)."""
+@dataclass(kw_only=True)
+class PageFacts:
+    """What extraction saw on a page, whether or not it found the main text.
 
+    `ExtractedPage` and `ExtractionFailure` are both PageFacts, so every rule reads a
+    page typed (`worker.classify`, `worker.soft404`), never by `getattr`.
+    """
 
-class _PageFacts(TypedDict):
-    """What ExtractedPage and ExtractionFailure share."""
-
-    title: str | None
-    author: str | None
-    language: str | None
-    published: dt.date | None
-    date_source: str
-    date_candidates: list[DateSignal]
-    sitename: str | None
-    description: str | None
-    charset: str
-    charset_source: str
-    html_title: str | None
-    has_login_form: bool
-    h1: str | None
-    published_at: str | None
-    date_choice: str
-
-
-@dataclass
-class ExtractionFailure:
-    """Why no main text came out, with whatever metadata was found before it failed."""
-
-    reason: str
-    title: str | None = None
     text: str | None = None
-    """A too-short text, kept for soft-404 and login-wall rules; never the main text."""
+    """The main text (an `ExtractedPage`'s), or a too-short text kept for the soft-404
+    and login-wall rules (an `ExtractionFailure`'s), never the main text then."""
+    title: str | None = None
     author: str | None = None
     language: str | None = None
     published: dt.date | None = None
     date_source: str = "none"
+    """The signal that decided `published` (e.g. "json-ld:datePublished"), or "none"."""
     date_candidates: list[DateSignal] = field(default_factory=list)
+    published_at: str | None = None
+    """The timestamp behind `published` as the page wrote it, offset included, if it had one."""
+    date_choice: str = ""
+    """The rule that chose `published` among `date_candidates` (see `choose_date`)."""
     sitename: str | None = None
     description: str | None = None
     charset: str | None = None
+    charset_source: str = ""
     html_title: str | None = None
     has_login_form: bool = False
-    charset_source: str = ""
     h1: str | None = None
-    published_at: str | None = None
-    date_choice: str = ""
+    """The first <h1> outside site chrome: soft-404 templates put "Страница не найдена" here."""
+
+    def shared(self, **changes: Any) -> dict[str, Any]:
+        """These facts as keyword arguments (for an ExtractedPage or ExtractionFailure)."""
+        return {f.name: getattr(self, f.name) for f in fields(PageFacts)} | changes
+
+
+@dataclass(kw_only=True)
+class ExtractedPage(PageFacts):
+    text: str
+    excerpt: str
+
+
+@dataclass(kw_only=True)
+class ExtractionFailure(PageFacts):
+    """Why no main text came out, with whatever metadata was found before it failed."""
+
+    reason: str
 
 
 # ---------------------------------------------------------------------------- stage 1
@@ -961,7 +942,7 @@ def extract(
     title = _clean(meta.title) or html_title
     language = _language(text or lead_source, tree)
     # the facts both outcomes carry: a body failure keeps every one of them
-    facts = _PageFacts(
+    facts = PageFacts(
         title=title,
         author=_clean(meta.author),
         language=language,
@@ -979,8 +960,8 @@ def extract(
         date_choice=date_choice,
     )
     if body_failure is not None:
-        return ExtractionFailure(reason=body_failure, text=text or None, **facts)
-    return ExtractedPage(text=text, excerpt=_excerpt(text, options.excerpt_chars), **facts)
+        return ExtractionFailure(reason=body_failure, **facts.shared(text=text or None))
+    return ExtractedPage(excerpt=_excerpt(text, options.excerpt_chars), **facts.shared(text=text))
 
 
 def _first_h1_element(tree: HtmlElement) -> HtmlElement | None:

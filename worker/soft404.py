@@ -31,6 +31,7 @@ from rapidfuzz import fuzz
 
 from schemas import ProbeResult, SourceStatus
 from worker.classify import Probed, classify_with_rule
+from worker.extract import PageFacts
 from worker.fetch import FetchLimits, FetchResult, fetch
 from worker.page_signals import fold
 
@@ -67,11 +68,11 @@ class ProbePage:
 FetchFn = Callable[[str], ProbePage]
 
 
-def comparable_text(page: object | None) -> str:
+def comparable_text(page: PageFacts | None) -> str:
     """Title + main text (or what extraction kept of a too-short page), folded."""
     if page is None:
         return ""
-    parts = [getattr(page, "title", None), getattr(page, "text", None)]
+    parts = [page.title, page.text]
     return fold(" ".join(p for p in parts if p))[:COMPARE_CHARS]
 
 
@@ -145,7 +146,7 @@ class SiblingProbe:
             threshold=self.threshold,
         )
 
-    def maybe_check(self, result: FetchResult, page: object | None) -> ProbeResult | None:
+    def maybe_check(self, result: FetchResult, page: PageFacts | None) -> ProbeResult | None:
         """Probe only a page every other rule calls `ok`; None otherwise."""
         if page is None or result.final_url is None:
             return None
@@ -157,8 +158,8 @@ class SiblingProbe:
 def probe_for(
     runtime: Runtime,
     result: FetchResult,
-    page: object | None,
-    extract_page: Callable[[FetchResult], object | None],
+    page: PageFacts | None,
+    extract_page: Callable[[FetchResult], PageFacts | None],
 ) -> ProbeResult | None:
     """The pipeline's probe: the runtime's client, egress policy, limits and gate, no retries."""
     limits = FetchLimits.from_settings(runtime.settings)

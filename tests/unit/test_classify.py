@@ -10,7 +10,8 @@ import pytest
 from archive.records import HttpExchange
 from schemas.source import SourceStatus as S
 from worker import fetch_errors as fe
-from worker.classify import RULES, PageHint, classify, classify_with_rule
+from worker.classify import RULES, classify, classify_with_rule
+from worker.extract import PageFacts
 from worker.fetch import FetchResult
 
 
@@ -139,9 +140,9 @@ def test_page_hint_is_accepted_and_rules_are_extensible() -> None:
         return "title says not found" if "не найдена" in title else None
 
     rules = [*RULES[:-2], Rule("soft_404", S.SOFT_404, soft_404), *RULES[-2:]]
-    hint = PageHint(title="Страница не найдена")
+    hint = PageFacts(title="Страница не найдена")
     got = classify_with_rule(result(ex(U)), hint, rules=rules)
     assert got.status is S.SOFT_404
     # the default table has its own soft-404 phrase rule now (worker.page_signals)
     assert classify_with_rule(result(ex(U)), hint).rule == "soft_404_phrase"
-    assert classify(result(ex(U)), PageHint(title="Суд над активистом"))[0] is S.OK
+    assert classify(result(ex(U)), PageFacts(title="Суд над активистом"))[0] is S.OK

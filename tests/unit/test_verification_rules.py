@@ -12,9 +12,9 @@ import pytest
 from archive.records import HttpExchange
 from schemas import DateVerdict, ProbeResult
 from schemas.source import SourceStatus as S
-from worker.classify import PageHint, Probed, classify_with_rule
+from worker.classify import Probed, classify_with_rule
 from worker.datecheck import DateRule, check_date
-from worker.extract import ExtractedPage
+from worker.extract import ExtractedPage, PageFacts
 from worker.fetch import FetchResult
 from worker.soft404 import ProbeCache, ProbePage, SiblingProbe, comparable_text, sibling_url
 
@@ -38,20 +38,20 @@ def res(*urls: str, status: int = 200) -> FetchResult:
 @pytest.mark.parametrize(
     ("hint", "status", "rule"),
     [
-        (PageHint(title="Страница не найдена", text=LONG), S.SOFT_404, "soft_404_phrase"),
-        (PageHint(title="Радио Азаттык", text="Материал удалён."), S.SOFT_404, "soft_404_phrase"),
-        (PageHint(title="Азаттық", text="Бет табылмады"), S.SOFT_404, "soft_404_phrase"),
-        (PageHint(title="Oops! That page can’t be found."), S.SOFT_404, "soft_404_phrase"),
+        (PageFacts(title="Страница не найдена", text=LONG), S.SOFT_404, "soft_404_phrase"),
+        (PageFacts(title="Радио Азаттык", text="Материал удалён."), S.SOFT_404, "soft_404_phrase"),
+        (PageFacts(title="Азаттық", text="Бет табылмады"), S.SOFT_404, "soft_404_phrase"),
+        (PageFacts(title="Oops! That page can’t be found."), S.SOFT_404, "soft_404_phrase"),
         # the phrase in passing, inside a long real article, is not a soft 404
-        (PageHint(title="Сайт заблокирован", text="Видят «Страница не найдена». " + LONG),
+        (PageFacts(title="Сайт заблокирован", text="Видят «Страница не найдена». " + LONG),
          S.OK, "ok"),
-        (PageHint(title="Just a moment..."), S.BLOCKED, "anti_bot_page"),
-        (PageHint(title="x", text="Checking your browser before accessing"), S.BLOCKED,
+        (PageFacts(title="Just a moment..."), S.BLOCKED, "anti_bot_page"),
+        (PageFacts(title="x", text="Checking your browser before accessing"), S.BLOCKED,
          "anti_bot_page"),
-        (PageHint(title="Суд над активистом", text=LONG), S.OK, "ok"),
+        (PageFacts(title="Суд над активистом", text=LONG), S.OK, "ok"),
     ],
 )  # fmt: skip
-def test_page_rules(hint: PageHint, status: S, rule: str) -> None:
+def test_page_rules(hint: PageFacts, status: S, rule: str) -> None:
     got = classify_with_rule(res(U), hint)
     assert (got.status, got.rule) == (status, rule), got.reason
 
@@ -70,7 +70,7 @@ def test_h1_and_login_form_come_from_the_extracted_page() -> None:
 
 
 def test_phrase_rules_never_apply_to_error_codes() -> None:
-    assert classify_with_rule(res(U, status=404), PageHint(title="Страница не найдена")).rule == (
+    assert classify_with_rule(res(U, status=404), PageFacts(title="Страница не найдена")).rule == (
         "http_gone"
     )
 
@@ -99,17 +99,19 @@ def test_cloudflare_challenge_header_is_blocked_even_on_503() -> None:
     ],
 )  # fmt: skip
 def test_redirect_rules(urls: tuple[str, ...], status: S, rule: str) -> None:
-    got = classify_with_rule(res(*urls), PageHint(title="t", text=LONG))
+    got = classify_with_rule(res(*urls), PageFacts(title="t", text=LONG))
     assert (got.status, got.rule) == (status, rule), got.reason
 
 
 def test_similar_probe_makes_a_soft_404_and_says_so() -> None:
     probe = ProbeResult(probe_url="https://x.test/a/sv-probe-1.html", probe_status=200,
                         score=98.0, similar=True, threshold=90.0)  # fmt: skip
-    got = classify_with_rule(res("https://x.test/a/1.html"), Probed(PageHint("Home", LONG), probe))
+    home = PageFacts(title="Home", text=LONG)
+    got = classify_with_rule(res("https://x.test/a/1.html"), Probed(home, probe))
     assert got.rule == "soft_404_probe" and "sv-probe-1.html" in got.reason and "98" in got.reason
     different = probe.model_copy(update={"similar": False, "score": 12.0})
-    assert classify_with_rule(res(U), Probed(PageHint("t", LONG), different)).status is S.OK
+    page = PageFacts(title="t", text=LONG)
+    assert classify_with_rule(res(U), Probed(page, different)).status is S.OK
 
 
 def test_sibling_url_keeps_directory_and_extension() -> None:
@@ -127,11 +129,12 @@ def test_probe_compares_text_and_probes_each_host_once_under_concurrency() -> No
         gate.wait(2)  # hold the first probe so the others pile up behind it
         with lock:
             calls.append(url)
-        return ProbePage(url=url, status=200, text=comparable_text(PageHint("Home", "Главное")))
+        home = PageFacts(title="Home", text="Главное")
+        return ProbePage(url=url, status=200, text=comparable_text(home))
 
     probe = SiblingProbe(fetch_fn, ProbeCache())
-    home = comparable_text(PageHint("Home", "Главное"))
-    article = comparable_text(PageHint("Суд", LONG))
+    home = comparable_text(PageFacts(title="Home", text="Главное"))
+    article = comparable_text(PageFacts(title="Суд", text=LONG))
     with ThreadPoolExecutor(8) as pool:
         futures = [
             pool.submit(probe.check, f"https://x.test/a/{i}.html", home if i % 2 else article)
@@ -158,11 +161,11 @@ def test_probe_runs_only_for_pages_that_look_ok() -> None:
         return ProbePage(url, 404, "")
 
     probe = SiblingProbe(fetch_fn, ProbeCache())
-    assert probe.maybe_check(res(U, status=404), PageHint("t", LONG)) is None
-    assert probe.maybe_check(res(U), PageHint("Страница не найдена", "")) is None
+    assert probe.maybe_check(res(U, status=404), PageFacts(title="t", text=LONG)) is None
+    assert probe.maybe_check(res(U), PageFacts(title="Страница не найдена", text="")) is None
     assert probe.maybe_check(res(U), None) is None
     assert seen == []
-    assert probe.maybe_check(res(U), PageHint("t", LONG)) is not None and len(seen) == 1
+    assert probe.maybe_check(res(U), PageFacts(title="t", text=LONG)) is not None and len(seen) == 1
 
 
 def test_mentioned_dates_older_than_the_cap_do_not_widen_the_window() -> None:
