@@ -27,6 +27,9 @@ class ProblemCode(StrEnum):
     UNDATED_INCIDENT = "undated_incident"
     EMPTY_DIGEST = "empty_digest"
     NO_FOOTNOTES = "no_footnotes"
+    # a line carries bidirectional-control characters (U+202A–U+202E, U+2066–U+2069,
+    # U+200E/F, U+061C): what it shows is not what it says; removed from its URLs
+    BIDI_CONTROL = "bidi_control"
     # capture and verification
     NETWORK_UNAVAILABLE = "network_unavailable"
     FETCH_FAILED = "fetch_failed"

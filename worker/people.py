@@ -106,12 +106,11 @@ _SPLIT_WORDS = _words(
 
 def extract_people(text: str) -> list[str]:
     """The people `text` names, in order of first mention, each once."""
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered, and linear: a list's `in` rescans every name
     for run in _RUN_RE.finditer(text):
         for name in _names_in_run(run.group().split()):
-            if name not in names:
-                names.append(name)
-    return _drop_short_forms(names)
+            names.setdefault(name)
+    return _drop_short_forms(list(names))
 
 
 def _names_in_run(tokens: list[str]) -> list[str]:
@@ -153,12 +152,21 @@ def _looks_like_name(piece: list[str]) -> bool:
 
 def _drop_short_forms(names: list[str]) -> list[str]:
     """Drop "K. Abishev" when "Kenzhebek Abishev" is also named."""
-    full = [n for n in names if not any(_is_initial(t) for t in n.split())]
+    # full names by each of their words: a short form is compared only with the full
+    # names that share a word with it, not with every name of the incident
+    full_by_word: dict[str, list[set[str]]] = {}
+    for n in names:
+        if not any(_is_initial(t) for t in n.split()):
+            words = set(n.split())
+            for word in words:
+                full_by_word.setdefault(word, []).append(words)
     kept: list[str] = []
     for name in names:
         words = {t for t in name.split() if not _is_initial(t)}
         is_short = len(words) < len(name.split())
-        if is_short and any(words <= set(f.split()) for f in full):
-            continue
+        if is_short and words:
+            candidates = full_by_word.get(next(iter(words)), [])
+            if any(words <= f for f in candidates):
+                continue
         kept.append(name)
     return kept

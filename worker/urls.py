@@ -28,7 +28,14 @@ from w3lib.url import safe_url_string, url_query_cleaner
 
 from schemas.source import SourceStatus
 
-__all__ = ["MAX_URL_LENGTH", "canonicalize", "classify_url", "find_urls", "is_url_token"]
+__all__ = [
+    "BIDI_CONTROLS_RE",
+    "MAX_URL_LENGTH",
+    "canonicalize",
+    "classify_url",
+    "find_urls",
+    "is_url_token",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +50,9 @@ _GLUED_RE = re.compile(r"(?<=[^=/%?&:])(?=https?://)", re.IGNORECASE)
 # Prose punctuation that ends up stuck to a URL's tail.
 _TRAILING_PUNCT = ".,;:!?…'’\"”»)]}>—–"
 _PERCENT_HEX_RE = re.compile(r"%[0-9a-fA-F]{2}")
+# Bidirectional controls (embeddings, overrides, isolates, LRM/RLM/ALM): invisible, they
+# make a URL display in another order than it reads. Never part of a link we fetch.
+BIDI_CONTROLS_RE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _CONTROL_OR_SPACE_RE = re.compile(r"[\x00-\x20\x7f\u00a0\u2000-\u200b\u2028\u2029\u3000]")
 _PLAIN_URL_RE = re.compile(
     r"https?://(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(?P<port>\d{1,5}))?(?:[/?][!-~]*)?\Z"
@@ -135,12 +145,13 @@ def find_urls(text: str) -> list[tuple[int, str]]:
     """Every URL in `text` as (start offset, URL), with prose punctuation trimmed.
 
     URLs written back to back without a space are split; a URL embedded as a
-    wrapper's parameter (`?q=https://…`) is left alone.
+    wrapper's parameter (`?q=https://…`) is left alone. Bidirectional controls are
+    removed from the URLs (the parser reports the line that carried them).
     """
     found: list[tuple[int, str]] = []
     for match in _URL_RE.finditer(text):
         start = match.start()
-        pieces = _GLUED_RE.split(match.group())
+        pieces = _GLUED_RE.split(BIDI_CONTROLS_RE.sub("", match.group()))
         for piece in pieces:
             url = _trim_url(piece)
             if url:

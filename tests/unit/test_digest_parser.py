@@ -671,3 +671,132 @@ def test_bulleted_incidents_and_a_header_line() -> None:
 def test_people_heuristic(text: str, people: list[str]) -> None:
     digest = parse_digest(f"September 3, {text} [1].\n[1] https://a.kz/\n", year=2021)
     assert digest.incidents[0].people == people
+
+
+# ---------------------------------------------------------------------------
+# growth: one incident's markers, one URL's footnotes (issue #15.8). Operation counts
+# and sizes, not times: bench/parse_growth.py measures the times.
+
+
+class _CountingInt(int):
+    """An int that counts the equality tests made on it: a list's `in` makes one per
+    element it scans, a dict or set lookup about one per hit."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountingInt.comparisons += 1
+        return int.__eq__(self, other)  # type: ignore[no-any-return]
+
+    __hash__ = int.__hash__
+
+
+def _one_incident(markers: int, footnotes: int = 1) -> str:
+    cited = "".join(f"[{i}]" for i in range(1, markers + 1))
+    listed = "\n".join(f"[{i}] https://a.kz/{i}" for i in range(1, footnotes + 1))
+    return f"September 3, Almaty, an incident {cited}.\n{listed}\n"
+
+
+def test_marker_deduplication_does_not_rescan_earlier_markers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import worker.digest_parser as digest_parser
+
+    counts = []
+    for markers in (2_000, 4_000):
+        monkeypatch.setattr(digest_parser, "int", _CountingInt, raising=False)
+        _CountingInt.comparisons = 0
+        digest = parse_digest(_one_incident(markers), year=2021)
+        monkeypatch.undo()
+        assert digest.incidents[0].footnotes == list(range(1, markers + 1))
+        counts.append(_CountingInt.comparisons)
+    # linear: a few comparisons per marker, and twice the markers cost about twice as many
+    # (a scan of the numbers seen so far made 2,000,000 and then 8,000,000)
+    assert counts[0] < 5 * 2_000
+    assert counts[1] < 2.5 * counts[0] + 100
+
+
+def test_a_hundred_thousand_markers_in_one_incident_parse() -> None:
+    # quadratic before: 159 s on the issue's machine; no time asserted here (bench/ has it)
+    digest = parse_digest(_one_incident(100_000), year=2021)
+    (incident,) = digest.incidents
+    assert len(incident.footnotes) == 100_000
+    assert incident.footnotes[-1] == 100_000
+    missing = [p for p in digest.problems if p.code == ProblemCode.MISSING_FOOTNOTE]
+    assert len(missing) == 99_999
+
+
+def test_many_footnotes_citing_one_url_give_messages_of_bounded_size() -> None:
+    n = 3_000
+    text = "September 3, x " + "".join(f"[{i}]" for i in range(1, n + 1)) + ".\n"
+    text += "\n".join(f"[{i}] https://a.kz/same" for i in range(1, n + 1)) + "\n"
+    digest = parse_digest(text, year=2021)
+    (source,) = digest.sources
+    assert source.footnotes == list(range(1, n + 1))
+    duplicates = [p for p in digest.problems if p.code == ProblemCode.DUPLICATE_URL]
+    assert len(duplicates) == n - 1
+    # each names the first few earlier footnotes and counts the rest: linear in total
+    # (listing every earlier footnote made n²/2 names, 40 MB of messages for 3,000)
+    assert max(len(p.message) for p in duplicates) < 120
+    assert duplicates[-1].message.startswith(
+        "footnote [3000] cites the same source as [1], [2], [3] and 2,996 more"
+    )
+
+
+def test_many_wrapped_lines_join_into_one_incident() -> None:
+    text = "September 3, Almaty, a long incident\n" + "and more of it\n" * 5_000 + "end [1].\n"
+    digest = parse_digest(text + "[1] https://a.kz/\n", year=2021)
+    (incident,) = digest.incidents
+    assert incident.text.count("and more of it") == 5_000
+    assert incident.text.endswith("and more of it end [1].")
+
+
+# ---------------------------------------------------------------------------
+# footnote numbers of six and more digits (issue #15.10)
+
+
+def test_six_to_nine_digit_footnote_numbers_are_read() -> None:
+    text = "September 3, x [123456] and [987654321].\n[123456] https://a.kz/1\n[987654321] https://a.kz/2\n"
+    digest = parse_digest(text, year=2021)
+    assert digest.incidents[0].footnotes == [123456, 987654321]
+    assert [f.number for f in digest.footnotes] == [123456, 987654321]
+    assert digest.problems == []
+
+
+def test_a_longer_footnote_number_is_a_problem_naming_its_line() -> None:
+    text = (
+        "September 3, x [1] and [12345678901].\n[1] https://a.kz/1\n[12345678901] https://a.kz/2\n"
+    )
+    digest = parse_digest(text, year=2021)
+    assert digest.incidents[0].footnotes == [1]
+    long = [p for p in digest.problems if "more than 9 digits" in p.message]
+    assert [(p.code, p.line) for p in long] == [
+        (ProblemCode.UNPARSED_LINE, 1),
+        (ProblemCode.UNPARSED_LINE, 3),
+    ]
+    assert "[12345678901]" in long[0].message
+
+
+# ---------------------------------------------------------------------------
+# bidirectional controls (issue #15.13)
+
+
+def test_bidi_controls_in_a_footnote_url_are_flagged_and_removed() -> None:
+    text = "September 3, x [1].\n[1] https://a.kz/news/\u202egpj.exe\n"
+    digest = parse_digest(text, year=2021)
+    assert digest.footnotes[0].urls[0].url == "https://a.kz/news/gpj.exe"
+    assert digest.sources[0].canonical_url == "https://a.kz/news/gpj.exe"
+    (problem,) = digest.problems
+    assert problem.code == ProblemCode.BIDI_CONTROL
+    assert (problem.line, problem.footnote) == (2, 1)
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in problem.message
+
+
+@pytest.mark.parametrize("char", ["\u202a", "\u202d", "\u2066", "\u2069", "\u200e", "\u200f"])
+def test_bidi_controls_in_incident_text_are_flagged(char: str) -> None:
+    text = f"September 3, Almaty, activist {char}Reichert Roman{char} [1].\n[1] https://a.kz/\n"
+    digest = parse_digest(text, year=2021)
+    assert [(p.code, p.line, p.footnote) for p in digest.problems] == [
+        (ProblemCode.BIDI_CONTROL, 1, None)
+    ]
+    assert f"U+{ord(char):04X}" in digest.problems[0].message

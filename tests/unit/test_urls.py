@@ -182,3 +182,9 @@ def test_find_urls_keeps_balanced_brackets_and_wrapped_urls() -> None:
 def test_find_urls_reports_offsets() -> None:
     line = "[3] https://a.kz/1 and https://b.kz/2"
     assert find_urls(line) == [(4, "https://a.kz/1"), (23, "https://b.kz/2")]
+
+
+def test_find_urls_removes_bidirectional_controls() -> None:
+    # U+202E would show "…/gpj.exe" as "…/exe.jpg"; U+2066/U+2069 isolate, U+200F marks
+    line = "[1] https://a.kz/\u2066news\u2069/\u202egpj.exe\u200f and www.b.kz/\u200ex"
+    assert [url for _, url in find_urls(line)] == ["https://a.kz/news/gpj.exe", "www.b.kz/x"]
