@@ -1,6 +1,6 @@
 """The capture steps, in one place: prepare → fetch → extract → judge → write records.
 
-`observe` looks at a URL once (resist.prepare, the fetch with retries and the egress
+`observe` looks at a URL once (sites.prepare, the fetch with retries and the egress
 policy at every hop, extraction on the runtime's extraction processes, the soft-404
 sibling probe, classification into `Evidence`); `write_records` archives what was seen
 in one WARC batch and fsyncs it. The first capture (`worker.pipeline.capture_one`) and
@@ -20,19 +20,17 @@ from dataclasses import dataclass
 from archive.records import HttpExchange
 from archive.warc_writer import WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
-from worker import jobs, resist, screenshot, soft404
-from worker.content import binary_problem, charset_from_headers, decode_body
+from worker import jobs, screenshot, sites, soft404
+from worker.content import charset_from_headers, decode_body
 from worker.db import CaptureRow, ScreenshotRow, utcnow
 from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.runtime import Runtime
 from worker.verify import evidence_for
 
-__all__ = ["HTML_TYPES", "Observation", "extract_fetched", "observe", "write_records"]
+__all__ = ["Observation", "extract_fetched", "observe", "write_records"]
 
 log = logging.getLogger(__name__)
-
-HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 
 Page = ExtractedPage | ExtractionFailure | None
 
@@ -41,7 +39,7 @@ Page = ExtractedPage | ExtractionFailure | None
 class Observation:
     """One look at a URL: what was fetched, read and concluded. Close it when done."""
 
-    prepared: resist.Prepared
+    prepared: sites.Prepared
     result: FetchResult
     page: Page
     evidence: Evidence
@@ -53,7 +51,7 @@ class Observation:
 def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Observation:
     """Fetch, extract and judge `url` (steps 2-5 of a capture); `now` stamps the fetch."""
     settings = runtime.settings
-    prepared = resist.prepare(settings, url)  # Telegram preview URL, login profile cookies
+    prepared = sites.prepare(settings, url)  # Telegram preview URL, login profile cookies
     result = fetch_with_retries(
         prepared.fetch_url,
         runtime.client,
@@ -71,7 +69,7 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
         evidence = evidence_for(result, page, probe=probe)
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
             evidence.problems.append(capped)
-        resist.after_verify(prepared, evidence)  # a login page despite the profile
+        sites.after_verify(prepared, evidence)  # a login page despite the profile
     except BaseException:
         result.close()
         raise
@@ -101,36 +99,30 @@ def extract_fetched(
 ) -> tuple[ExtractedPage | ExtractionFailure | None, Problem | None]:
     """The extracted page, and a `truncated` problem when decoding capped the body.
 
-    Decoding stays in this thread (zlib and brotli release the GIL); the HTML goes to
-    `runtime.extractor`, by default a process per core (worker.extract_pool)."""
-    max_html_bytes = runtime.settings.max_html_bytes
-    max_ratio = runtime.settings.max_decompression_ratio
+    Decoding stays in this thread (zlib and brotli release the GIL); the site adapter that
+    takes the response (worker.sites: Telegram, PDF, HTML) runs on `runtime.extractor`,
+    by default a process per core (worker.extract_pool)."""
+    settings = runtime.settings
     final = result.final
     if final is None or not 200 <= final.status < 300:
         return None, None
     content_type = _header(final, "content-type").split(";")[0].strip().lower()
-    special = resist.extract_special(
-        final, content_type, max_html_bytes=max_html_bytes, max_ratio=max_ratio
+    body = decode_body(
+        final, max_bytes=settings.max_html_bytes, max_ratio=settings.max_decompression_ratio
     )
-    if special is not None:  # PDFs (pypdf) and Telegram posts: worker.resist
-        return special, None
-    if content_type not in HTML_TYPES:
+    if sites.adapter_for(final.url, content_type, body.data) is None:
         return ExtractionFailure(reason=f"not an HTML page ({content_type})"), None
-    body = decode_body(final, max_bytes=max_html_bytes, max_ratio=max_ratio)
     capped = None
     if body.problem:
         log.info("decoding %s: %s", final.url, body.problem)
         if not final.truncated:  # a body the fetcher cut has its own `truncated` problem
             capped = Problem(code=ProblemCode.TRUNCATED, message=body.problem, url=result.url)
-    binary = binary_problem(body.data)
-    if binary is not None:  # never hand a bomb's zeros or an image to the HTML parser
-        reason = f"{binary} (served as {content_type or 'no type'})"
-        return ExtractionFailure(reason=reason), capped
     page = runtime.extractor.extract(
         body.data,
         url=final.url,
         charset=charset_from_headers(final.response_headers),
-        options=ExtractOptions(max_html_bytes=max_html_bytes),
+        content_type=content_type,
+        options=ExtractOptions.from_settings(settings, captured_on=final.fetched_at.date()),
     )
     return page, capped
 

@@ -63,6 +63,8 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
+from worker.settings import Settings
+
 __all__ = [
     "DateSignal",
     "ExtractOptions",
@@ -94,6 +96,13 @@ class ExtractOptions:
     max_date: dt.date | None = None
     """Signals after this day are dropped (pass the capture day; None: no upper bound)."""
     include_tables: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, captured_on: dt.date | None) -> ExtractOptions:
+        """The options a capture extracts with: the settings' cap, and no date after the
+        day the page was fetched (a day of slack: the page's zone may be ahead of UTC)."""
+        later = captured_on + dt.timedelta(days=1) if captured_on is not None else None
+        return cls(max_html_bytes=settings.max_html_bytes, max_date=later)
 
 
 @dataclass(frozen=True)

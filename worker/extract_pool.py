@@ -31,7 +31,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, TypeVar
 
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions
+from worker.sites import extract_page
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,13 @@ R = TypeVar("R")
 
 class Extractor(Protocol):
     def extract(
-        self, html: bytes, *, url: str, charset: str | None, options: ExtractOptions
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
     ) -> ExtractedPage | ExtractionFailure: ...
 
     def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
@@ -60,15 +67,21 @@ class Extractor(Protocol):
 
 
 class InlineExtractor:
-    """`worker.extract.extract` in the calling thread."""
+    """`worker.sites.extract_page` in the calling thread."""
 
-    def __init__(self, fn: ExtractFn = extract) -> None:
+    def __init__(self, fn: ExtractFn = extract_page) -> None:
         self._fn = fn
 
     def extract(
-        self, html: bytes, *, url: str, charset: str | None, options: ExtractOptions
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
     ) -> ExtractedPage | ExtractionFailure:
-        return self._fn(html, url=url, charset=charset, options=options)
+        return self._fn(html, url=url, charset=charset, options=options, content_type=content_type)
 
     def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
         return [fn(item) for item in items]
@@ -81,10 +94,10 @@ class InlineExtractor:
 
 
 class ProcessExtractor:
-    """`fn` (default `worker.extract.extract`) in a pool of `processes` processes."""
+    """`fn` (default `worker.sites.extract_page`) in a pool of `processes` processes."""
 
     def __init__(
-        self, processes: int, *, fn: ExtractFn = extract, timeout: float | None = None
+        self, processes: int, *, fn: ExtractFn = extract_page, timeout: float | None = None
     ) -> None:
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
@@ -130,12 +143,19 @@ class ProcessExtractor:
         old.shutdown(wait=False, cancel_futures=True)
 
     def extract(
-        self, html: bytes, *, url: str, charset: str | None, options: ExtractOptions
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
     ) -> ExtractedPage | ExtractionFailure:
+        kwargs = {"url": url, "charset": charset, "options": options, "content_type": content_type}
         for attempt in (1, 2):
             pool, generation = self._current()
             try:
-                future = pool.submit(self._fn, html, url=url, charset=charset, options=options)
+                future = pool.submit(self._fn, html, **kwargs)
                 return future.result(timeout=self.timeout)
             except BrokenProcessPool as exc:
                 log.warning(
@@ -157,7 +177,7 @@ class ProcessExtractor:
             1, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
         ) as alone:
             try:
-                future = alone.submit(self._fn, html, url=url, charset=charset, options=options)
+                future = alone.submit(self._fn, html, **kwargs)
                 return future.result()
             except BrokenProcessPool:
                 log.warning("extraction of %s crashes its process on its own too", url)
@@ -199,10 +219,12 @@ def watch_parent(parent: int, interval: float = 1.0) -> None:
 
 def _warm() -> None:
     # imports and first-call caches (dateparser's locales, lxml) before the first page
-    extract(
+    extract_page(
         b"<html><body><p>warm</p></body></html>",
         url="http://warm.invalid/",
+        charset=None,
         options=ExtractOptions(),
+        content_type="text/html",
     )
 
 

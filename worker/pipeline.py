@@ -4,7 +4,7 @@
                  (writes go through runtime.writing(): SQLite writers take turns)
     2 egress     egress.EgressPolicy (direct connections only; a proxy owns egress)
     3 fetch      fetch.fetch_with_retries: streamed, raw body spooled, sha256 while reading;
-                 resist.prepare first (Telegram preview URL, login-profile cookies)
+                 sites.prepare first (Telegram preview URL, login-profile cookies)
     4 extract    content.decode_body (capped) here, then extract.extract (text, title,
                  dates…) on runtime.extractor: a process per core (worker.extract_pool)
     5 verify     soft404 sibling probe, then verify.evidence_for: classify + facts → Evidence

@@ -48,8 +48,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEAD_AFTER = 3  # counted failures
-SPACING = dt.timedelta(days=3)  # between counted failures
+
+
+@dataclass(frozen=True)
+class DeadRule:
+    """When failing re-checks make a source dead: `failures` counted failures, each at
+    least `spacing` after the last counted one (a flaky afternoon is one failure)."""
+
+    failures: int = 3
+    spacing: dt.timedelta = dt.timedelta(days=3)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeadRule:
+        return cls(
+            failures=settings.dead_after_failures,
+            spacing=dt.timedelta(days=settings.dead_after_spacing_days),
+        )
+
 MAX_DIFF_CHARS = 20_000
 DIFF_WIDTH = 100
 
@@ -57,7 +72,12 @@ DIFF_WIDTH = 100
 # --- hysteresis ---------------------------------------------------------------------------
 
 
-def step_health(health: SourceHealthRow, status: SourceStatus, now: dt.datetime) -> bool:
+def step_health(
+    health: SourceHealthRow,
+    status: SourceStatus,
+    now: dt.datetime,
+    rule: DeadRule = DeadRule(),
+) -> bool:
     """Move `health` by one check; True when the check is a failure counted towards dead."""
     health.last_checked_at = now
     health.last_status = status.value
@@ -76,11 +96,11 @@ def step_health(health: SourceHealthRow, status: SourceStatus, now: dt.datetime)
     if health.first_seen_failing is None:
         health.first_seen_failing = now
     last = as_utc(health.last_counted_failure)
-    counted = last is None or now - last >= SPACING
+    counted = last is None or now - last >= rule.spacing
     if counted:
         health.counted_failures = (health.counted_failures or 0) + 1
         health.last_counted_failure = now
-    if health.counted_failures >= DEAD_AFTER:
+    if health.counted_failures >= rule.failures:
         if health.state != HealthState.DEAD:
             health.declared_dead_at = now
         health.state = HealthState.DEAD
@@ -184,7 +204,9 @@ def ensure_health(session: Session, url: str, settings: Settings) -> SourceHealt
     job, evidence, cap = first
     check = _first_check(job, evidence, cap)
     health = SourceHealthRow(canonical_url=url, state=HealthState.HEALTHY.value)
-    check.counted = step_health(health, evidence.status, check.checked_at)
+    check.counted = step_health(
+        health, evidence.status, check.checked_at, DeadRule.from_settings(settings)
+    )
     health.next_check_at = next_check(health.state, check.checked_at, settings)
     if evidence.status in HEALTHY and evidence.text:
         health.baseline_text = evidence.text
@@ -271,7 +293,7 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
         if health is None:  # a URL no run ever captured: start its history here
             health = SourceHealthRow(canonical_url=url, state=HealthState.HEALTHY.value)
             session.add(health)
-        counted = step_health(health, evidence.status, now)
+        counted = step_health(health, evidence.status, now, DeadRule.from_settings(settings))
         health.next_check_at = next_check(health.state, now, settings)
         if first_good:
             health.baseline_text = evidence.text

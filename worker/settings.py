@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     date_max_mention_days: int = Field(
         default=60, ge=0, description="dates the incident mentions older than this are history"
     )
+    # the verdict rules that are judgement calls, tunable in one place
+    dead_after_failures: int = Field(
+        default=3, ge=1, description="counted re-check failures before a source is dead"
+    )
+    dead_after_spacing_days: float = Field(
+        default=3, ge=0, description="days between failures for both to count towards dead"
+    )
+    soft404_similarity: float = Field(
+        default=90.0, ge=0, le=100, description="sibling-probe text similarity that is soft_404"
+    )
     wayback_available_url: str = "https://archive.org/wayback/available"
     wayback_cdx_url: str = "https://web.archive.org/cdx/search/cdx"
     memento_timemap_url: str = "https://timetravel.mementoweb.org/timemap/link/"

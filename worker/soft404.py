@@ -169,4 +169,6 @@ def probe_for(
             text = comparable_text(extract_page(res)) if res.error is None else ""
             return ProbePage(url=url, status=res.status_code, text=text)
 
-    return SiblingProbe(fetch_fn, runtime.probe_cache).maybe_check(result, page)
+    threshold = runtime.settings.soft404_similarity
+    probe = SiblingProbe(fetch_fn, runtime.probe_cache, threshold=threshold)
+    return probe.maybe_check(result, page)

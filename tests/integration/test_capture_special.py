@@ -1,6 +1,6 @@
 """Telegram posts and PDF sources through the whole `worker.pipeline.capture_one`.
 
-`worker.resist` fetches `t.me/<channel>/<n>` through its public preview `t.me/s/…` and
+`worker.sites` fetches `t.me/<channel>/<n>` through its public preview `t.me/s/…` and
 hands PDFs (pypdf) and Telegram previews to their own extractors before the HTML path.
 Here each kind of source is captured for real (fixture web proxy, runtime from
 `build_runtime`): the evidence, the WARC record and the job's custody log must all agree.

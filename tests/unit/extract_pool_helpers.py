@@ -54,7 +54,12 @@ def wait_for(path: Path, lines: int = 0) -> None:
 
 
 def misbehaving_extract(
-    html: bytes, *, url: str, charset: str | None, options: ExtractOptions
+    html: bytes,
+    *,
+    url: str,
+    charset: str | None,
+    options: ExtractOptions,
+    content_type: str = "text/html",
 ) -> ExtractedPage | ExtractionFailure:
     """`worker.extract.extract`, after obeying the cues in `html` (in document order)."""
     for match in _CUE.finditer(html):

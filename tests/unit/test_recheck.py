@@ -32,6 +32,22 @@ def walk(statuses: list[tuple[float, str]]) -> tuple[SourceHealthRow, list[bool]
     return health, counted
 
 
+def test_the_dead_rule_is_a_setting(tmp_path: Path) -> None:
+    from worker.recheck import DeadRule
+
+    rule = DeadRule.from_settings(
+        load_settings(dead_after_failures=2, dead_after_spacing_days=1, data_dir=tmp_path)
+    )
+    assert (rule.failures, rule.spacing) == (2, dt.timedelta(days=1))
+    health = SourceHealthRow(canonical_url="https://x.test/a", state="healthy")
+    counted = [step_health(health, SourceStatus.DEAD, day(n), rule) for n in (0, 1)]
+    assert counted == [True, True] and health.state == HealthState.DEAD
+    default = SourceHealthRow(canonical_url="https://x.test/a", state="healthy")
+    for n in (0, 1):
+        step_health(default, SourceStatus.DEAD, day(n))
+    assert default.state == HealthState.SUSPECT  # 3 failures 3 days apart by default
+
+
 def test_three_failures_three_days_apart_declare_dead() -> None:
     health, counted = walk([(0, "ok"), (1, "dead"), (4, "dead"), (7, "dead")])
     assert counted == [False, True, True, True]
