@@ -52,7 +52,12 @@ from schemas.source import Source, SourceStatus
 from worker.people import extract_people
 from worker.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls
 
-__all__ = ["DigestInputError", "parse_digest", "read_digest_text"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "DigestInputError", "parse_digest", "read_digest_text"]
+
+# The years a digest's dates may be given in (`--year`, the API's `year`): far enough
+# from datetime's limits that date arithmetic on them (date windows, next re-check)
+# cannot overflow.
+MIN_YEAR, MAX_YEAR = 1990, 2100
 
 logger = logging.getLogger(__name__)
 
@@ -465,7 +470,13 @@ def _excerpt(line: str, width: int = 80) -> str:
 
 
 def parse_digest(text: str, *, name: str = "digest", year: int | None = None) -> Digest:
-    """Parse digest text. Never raises on odd text: oddities become `Problem`s."""
+    """Parse digest text. Never raises on odd text: oddities become `Problem`s.
+
+    `year` must be within MIN_YEAR..MAX_YEAR (ValueError otherwise): callers validate it
+    where the user gives it (the CLI's `--year`, the API's schema).
+    """
+    if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is not between {MIN_YEAR} and {MAX_YEAR}")
     # Lone surrogates cannot be validated into a model; they only come from broken input.
     text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     text = _NEWLINE_RE.sub("\n", text).removeprefix("\ufeff")

@@ -1,19 +1,28 @@
-"""The JSON API (described at /openapi.json): preview, queue, progress, reports."""
+"""The JSON API (described at /openapi.json): preview, queue, progress, reports.
+
+Every status code a route can answer is in its `responses` (errors are `ErrorOut`: a
+message, or FastAPI's list of validation errors), times are timezone-aware (UTC), and
+`year` is bounded in the schema (`MIN_YEAR..MAX_YEAR`): the API is fuzzed with
+schemathesis against its own description (tests/web/test_schemathesis.py). Parsing runs
+in the service's parse process, never on the event loop.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
-from pydantic import BaseModel, Field
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, Field
 
 from archive.web.access import require_auditor, require_editor
 from archive.web.auth import User
 from archive.web.service import NotFound, QueueUnavailable, RunSummary, Service
-from archive.web.uploads import UploadError, UploadTooLarge, digest_text
-from schemas import Problem, Report
+from archive.web.uploads import UploadError, UploadTooLarge
+from schemas import Digest, Problem, Report
+from worker.digest_parser import MAX_YEAR, MIN_YEAR
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -28,10 +37,37 @@ Auditor = Annotated[User, Depends(require_auditor)]
 Editor = Annotated[User, Depends(require_editor)]
 
 
+class ErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]] = Field(
+        description="what went wrong: a message, or FastAPI's list of validation errors"
+    )
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    what = {
+        401: "no or bad credentials",
+        403: "the credentials' role may not do this",
+        404: "no such digest",
+        413: "larger than the upload limit, or a .docx that expands past its limits",
+        422: "not a usable digest or request (the message says why)",
+        503: "no broker to queue on",
+    }
+    return {code: {"model": ErrorOut, "description": what[code]} for code in codes}
+
+
+READ_ERRORS = _errors(401, 403, 422)
+WRITE_ERRORS = _errors(401, 403, 413, 422)
+
+Year = Annotated[
+    int | None,
+    Field(ge=MIN_YEAR, le=MAX_YEAR, description="year for dates written without one"),
+]
+
+
 class DigestIn(BaseModel):
     text: str = Field(description="the digest as plain text")
     name: str = Field(default="digest", description="names the digest id and title")
-    year: int | None = Field(default=None, description="year for dates written without one")
+    year: Year = None
 
 
 class IncidentPreview(BaseModel):
@@ -60,8 +96,8 @@ class RunOut(BaseModel):
     done: int
     total: int
     failed: int
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
+    created_at: AwareDatetime
+    finished_at: AwareDatetime | None
     report_url: str
 
 
@@ -90,8 +126,16 @@ def _run_out(run: RunSummary) -> RunOut:
     )
 
 
-def _queue(svc: Service, body: DigestIn, source_name: str, editor: str) -> QueuedOut:
-    digest = svc.parse(body.text, name=body.name, year=body.year)
+async def _parse(svc: Service, body: DigestIn) -> Digest:
+    if not body.text.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the digest text is empty")
+    try:
+        return await svc.parse_text(body.text, name=body.name, year=body.year)
+    except UploadError as exc:  # too slow, or killed its process
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+def _queue(svc: Service, digest: Digest, source_name: str, editor: str) -> QueuedOut:
     try:
         run_id = svc.queue(digest, source_name=source_name, editor=editor)
     except QueueUnavailable as exc:
@@ -99,20 +143,21 @@ def _queue(svc: Service, body: DigestIn, source_name: str, editor: str) -> Queue
     return QueuedOut(id=run_id, status_url=f"/api/digests/{run_id}", page_url=f"/digests/{run_id}")
 
 
-def _text_or_422(body: DigestIn) -> None:
-    if not body.text.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the digest text is empty")
-
-
-@router.get("/me", response_model=Me, summary="who the credentials belong to")
+@router.get(
+    "/me", response_model=Me, summary="who the credentials belong to", responses=READ_ERRORS
+)
 def me(user: Auditor) -> Me:
     return Me(name=user.name, role=user.role.value)
 
 
-@router.post("/preview", response_model=PreviewOut, summary="parse a digest without queueing")
-def preview(body: DigestIn, svc: Svc, _user: Editor) -> PreviewOut:
-    _text_or_422(body)
-    digest = svc.parse(body.text, name=body.name, year=body.year)
+@router.post(
+    "/preview",
+    response_model=PreviewOut,
+    summary="parse a digest without queueing",
+    responses=WRITE_ERRORS,
+)
+async def preview(body: DigestIn, svc: Svc, _user: Editor) -> PreviewOut:
+    digest = await _parse(svc, body)
     return PreviewOut(
         id=digest.id,
         title=digest.title,
@@ -131,10 +176,11 @@ def preview(body: DigestIn, svc: Svc, _user: Editor) -> PreviewOut:
     response_model=QueuedOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="queue a digest given as text",
+    responses={**WRITE_ERRORS, **_errors(503)},
 )
-def queue_text(body: DigestIn, svc: Svc, user: Editor) -> QueuedOut:
-    _text_or_422(body)
-    return _queue(svc, body, f"api:{user.name}", user.name)
+async def queue_text(body: DigestIn, svc: Svc, user: Editor) -> QueuedOut:
+    digest = await _parse(svc, body)
+    return await run_in_threadpool(_queue, svc, digest, f"api:{user.name}", user.name)
 
 
 @router.post(
@@ -142,34 +188,49 @@ def queue_text(body: DigestIn, svc: Svc, user: Editor) -> QueuedOut:
     response_model=QueuedOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="queue a digest file (.txt, .md, .docx, .html)",
-    responses={413: {"description": "larger than the upload limit"}},
+    responses={**WRITE_ERRORS, **_errors(503)},
 )
 async def queue_file(
     request: Request,
     svc: Svc,
     user: Editor,
     file: Annotated[UploadFile, File(description="the digest file")],
-    year: Annotated[int | None, Form()] = None,
+    year: Annotated[
+        int | None,
+        Form(ge=MIN_YEAR, le=MAX_YEAR, description="year for dates written without one"),
+    ] = None,
 ) -> QueuedOut:
     cap = request.app.state.access.config.max_upload_bytes
     data = await file.read(cap + 1)
     name = file.filename or "digest.txt"
     try:
-        text = digest_text(name, data, max_bytes=cap)
+        _text, digest = await svc.read_upload(
+            name, data, max_bytes=cap, name=Path(name).stem or "digest", year=year
+        )
     except UploadTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     except UploadError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    body = DigestIn(text=text, name=Path(name).stem or "digest", year=year)
-    return _queue(svc, body, f"upload:{Path(name).name} by {user.name}", user.name)
+    source = f"upload:{Path(name).name} by {user.name}"
+    return await run_in_threadpool(_queue, svc, digest, source, user.name)
 
 
-@router.get("/digests", response_model=list[RunOut], summary="every digest run, newest first")
+@router.get(
+    "/digests",
+    response_model=list[RunOut],
+    summary="every digest run, newest first",
+    responses=READ_ERRORS,
+)
 def list_digests(svc: Svc, _user: Auditor) -> list[RunOut]:
     return [_run_out(r) for r in svc.runs()]
 
 
-@router.get("/digests/{run_id}", response_model=RunOut, summary="progress of one digest")
+@router.get(
+    "/digests/{run_id}",
+    response_model=RunOut,
+    summary="progress of one digest",
+    responses={**READ_ERRORS, **_errors(404)},
+)
 def get_digest(run_id: str, svc: Svc, _user: Auditor) -> RunOut:
     try:
         return _run_out(svc.run(run_id))
@@ -177,7 +238,12 @@ def get_digest(run_id: str, svc: Svc, _user: Auditor) -> RunOut:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no digest {run_id!r}") from exc
 
 
-@router.get("/digests/{run_id}/report", response_model=Report, summary="the report (report.json)")
+@router.get(
+    "/digests/{run_id}/report",
+    response_model=Report,
+    summary="the report (report.json)",
+    responses={**READ_ERRORS, **_errors(404)},
+)
 def get_report(run_id: str, svc: Svc, _user: Auditor) -> Report:
     try:
         return svc.report(run_id)
@@ -190,6 +256,7 @@ def get_report(run_id: str, svc: Svc, _user: Auditor) -> Report:
     response_model=QueuedOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="capture a digest's sources again, as a new run",
+    responses={**_errors(401, 403, 404, 413, 422, 503)},
 )
 def rerun(run_id: str, svc: Svc, user: Editor) -> QueuedOut:
     try:

@@ -28,8 +28,9 @@ from archive.web.access import (
 from archive.web.auth import User
 from archive.web.render import REPORT_CSP, STATUS_COLOURS, install_link_checks, render_html
 from archive.web.service import NotFound, QueueUnavailable, Service
-from archive.web.uploads import ACCEPTED, UploadError, UploadTooLarge, digest_text
+from archive.web.uploads import ACCEPTED, UploadError, UploadTooLarge
 from schemas import Report, Verdict
+from worker.digest_parser import MAX_YEAR, MIN_YEAR
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -142,25 +143,27 @@ async def preview(request: Request, svc: Svc, _user: Editor) -> HTMLResponse:
     name = str(form.get("name", "") or "").strip()
     year_raw = str(form.get("year", "") or "").strip()
     again = {"accepted": ACCEPTED, "text": pasted, "name": name, "year": year_raw}
-    if year_raw and not (year_raw.isdigit() and 1990 <= int(year_raw) <= 2100):
+    if year_raw and not (year_raw.isdigit() and MIN_YEAR <= int(year_raw) <= MAX_YEAR):
         return page(request, "new.html", 400, error=f"year {year_raw!r} is not a year", **again)
-    try:
+    year = int(year_raw) if year_raw else None
+    try:  # read and parsed in the parse process, never on the event loop
         if isinstance(upload, UploadFile) and upload.filename:
             data = await upload.read(cap + 1)
-            text = digest_text(upload.filename, data, max_bytes=cap)
             name = name or Path(upload.filename).stem
+            text, digest = await svc.read_upload(
+                upload.filename, data, max_bytes=cap, name=name or "digest", year=year
+            )
         elif pasted.strip():
             if len(pasted.encode()) > cap:
                 raise UploadTooLarge(f"the pasted text is larger than the {cap:,}-byte limit")
             text = pasted
+            digest = await svc.parse_text(text, name=name or "digest", year=year)
         else:
             raise UploadError("paste a digest or choose a file")
     except UploadTooLarge as exc:
         return page(request, "new.html", 413, error=str(exc), **again)
     except UploadError as exc:
         return page(request, "new.html", 400, error=str(exc), **again)
-    year = int(year_raw) if year_raw else None
-    digest = svc.parse(text, name=name or "digest", year=year)
     return page(
         request, "preview.html", digest=digest, text=text, name=name or "digest", year=year_raw
     )
@@ -175,7 +178,14 @@ async def queue(request: Request, svc: Svc, user: Editor) -> Response:
     if not text.strip():
         return page(request, "new.html", 400, error="nothing to queue: the digest is empty",
                     accepted=ACCEPTED, text="", name=name, year=year_raw)  # fmt: skip
-    digest = svc.parse(text, name=name, year=int(year_raw) if year_raw.isdigit() else None)
+    year = int(year_raw) if year_raw.isdigit() else None
+    if year is not None and not MIN_YEAR <= year <= MAX_YEAR:
+        return page(request, "new.html", 400, error=f"year {year_raw!r} is not a year",
+                    accepted=ACCEPTED, text=text, name=name, year=year_raw)  # fmt: skip
+    try:
+        digest = await svc.parse_text(text, name=name, year=year)
+    except UploadError as exc:
+        return page(request, "message.html", 422, title="Cannot parse", message=str(exc))
     try:
         run_id = svc.queue(digest, source_name=f"{name} (web, {user.name})", editor=user.name)
     except QueueUnavailable as exc:

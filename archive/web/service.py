@@ -2,6 +2,8 @@
 
 The app keeps its own engine and sessions: it never builds a worker Runtime (HTTP
 client, WARC writer), because the web process must not write or recover WARC files.
+Uploads are read and digests parsed in a worker process with a time limit
+(`read_and_parse`, `archive.web.parse_pool`), never on the app's event loop.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from archive.web.parse_pool import DEFAULT_TIMEOUT, ParseCrashed, ParsePool, ParseTimeout
+from archive.web.uploads import UploadError, read_and_parse
 from schemas import Digest, Report
 from worker import jobs
 from worker.cite import CitationNotFound, CitationTarget, resolve_citation
-from worker.db import Run, make_engine, make_session_factory
+from worker.db import Run, as_utc, make_engine, make_session_factory
 from worker.digest_parser import parse_digest
 from worker.report import ReplayUrl, build_report
 from worker.settings import Settings
@@ -30,6 +34,10 @@ class NotFound(LookupError):
 
 class QueueUnavailable(RuntimeError):
     """The app has no broker to queue on."""
+
+
+class ParseRefused(UploadError):
+    """Reading or parsing took too long or killed its process; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +54,47 @@ class RunSummary:
 
 
 class Service:
-    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        parse_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.effective_database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.replay_url = ReplayUrl(settings.replay_base_url, settings.collection)
+        self.parse_pool = ParsePool(1, timeout=parse_timeout)
 
     # editors -----------------------------------------------------------------
 
     @staticmethod
     def parse(text: str, *, name: str, year: int | None = None) -> Digest:
+        """In the calling thread: for the CLI and tests. The app awaits `parse_text`."""
         return parse_digest(text, name=name, year=year)
+
+    async def parse_text(self, text: str, *, name: str, year: int | None = None) -> Digest:
+        """Parse pasted text in the parse process (raises ParseRefused)."""
+        _text, digest = await self._off_loop(None, text, 0, name, year)
+        return digest
+
+    async def read_upload(
+        self, filename: str, data: bytes, *, max_bytes: int, name: str, year: int | None
+    ) -> tuple[str, Digest]:
+        """An uploaded file's text and parse, in the parse process (raises UploadError,
+        UploadTooLarge, or ParseRefused)."""
+        return await self._off_loop(filename, data, max_bytes, name, year)
+
+    async def _off_loop(
+        self, filename: str | None, data: bytes | str, max_bytes: int, name: str, year: int | None
+    ) -> tuple[str, Digest]:
+        try:
+            return await self.parse_pool.run(read_and_parse, filename, data, max_bytes, name, year)
+        except ParseTimeout as exc:
+            raise ParseRefused(f"{filename or 'the digest'}: {exc}") from exc
+        except ParseCrashed as exc:
+            raise ParseRefused(f"{filename or 'the digest'}: {exc}") from exc
 
     def queue(
         self, digest: Digest, *, source_name: str, editor: str = "", interactive: bool = False
@@ -110,8 +148,8 @@ class Service:
                 done=progress.done,
                 total=progress.total,
                 failed=progress.failed,
-                created_at=run.created_at,
-                finished_at=run.finished_at,
+                created_at=as_utc(run.created_at),  # SQLite gives them back naive
+                finished_at=as_utc(run.finished_at),
             )
 
     def report(self, run_id: str) -> Report:
@@ -131,4 +169,5 @@ class Service:
                 raise NotFound(str(exc)) from exc
 
     def close(self) -> None:
+        self.parse_pool.close()
         self.engine.dispose()

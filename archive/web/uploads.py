@@ -4,6 +4,12 @@
 .docx is read from its XML (Word footnotes become `[n]` markers plus `[n] text` lines,
 like a digest written by hand); .html becomes text with block elements on their own
 lines and link targets kept, since a footnote's URL is often only in `href`.
+
+A .docx is a zip: a few hundred kilobytes can expand to gigabytes. Every member's
+declared size and compression ratio is checked before anything is read, and the parts
+we read are read in chunks that stop at the cap (a header can lie). XML is parsed
+without entity expansion or network access. The web app calls `read_and_parse` in a
+worker process with a time limit (`archive.web.parse_pool`), never on its event loop.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from pathlib import Path
 
 from lxml import etree, html
 
-from worker.digest_parser import DigestInputError, read_digest_text
+from schemas import Digest
+from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -37,7 +44,25 @@ class UploadTooLarge(UploadError):
     pass
 
 
-def digest_text(filename: str, data: bytes, *, max_bytes: int) -> str:
+# Word's own XML compresses 5-20×; a member that expands more than this is refused.
+MAX_MEMBER_BYTES = 32 * 1024 * 1024  # uncompressed, per member
+MAX_TOTAL_BYTES = 64 * 1024 * 1024  # uncompressed, every member together
+MAX_RATIO = 100  # uncompressed / compressed, for members over RATIO_FLOOR
+RATIO_FLOOR = 1024 * 1024
+_CHUNK = 1024 * 1024
+_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def read_and_parse(
+    filename: str | None, data: bytes | str, max_bytes: int, name: str, year: int | None
+) -> tuple[str, Digest]:
+    """The text of an upload (`filename` and its bytes) or pasted text (a str), and its
+    parse: what the web app runs in a worker process."""
+    text = data if isinstance(data, str) else digest_text(filename, data, max_bytes=max_bytes)
+    return text, parse_digest(text, name=name, year=year)
+
+
+def digest_text(filename: str | None, data: bytes, *, max_bytes: int) -> str:
     """Text of an uploaded digest file, chosen by its extension."""
     name = Path(filename or "digest.txt").name
     if len(data) > max_bytes:
@@ -78,30 +103,94 @@ def docx_text(data: bytes, name: str = "digest.docx") -> str:
     """Paragraphs of a .docx, with Word footnotes as `[n]` markers and `[n] text` lines."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            document = etree.fromstring(zf.read("word/document.xml"))
+            _check_members(zf, name)
+            budget = _Budget(name)
+            document = _xml(budget.read(zf, "word/document.xml"))
             notes_xml = (
-                zf.read("word/footnotes.xml") if "word/footnotes.xml" in zf.namelist() else None
+                budget.read(zf, "word/footnotes.xml")
+                if "word/footnotes.xml" in zf.namelist()
+                else None
             )
-            rels = _docx_links(zf)
-    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+            rels = _docx_links(zf, budget)
+    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, NotImplementedError) as exc:
         raise UploadError(f"{name} is not a readable .docx file ({exc})") from exc
     lines = [_docx_paragraph(p, rels) for p in document.iter(f"{_W}p")]
     if notes_xml is not None:
-        for note in etree.fromstring(notes_xml).iter(f"{_W}footnote"):
-            number = note.get(f"{_W}id")
-            if number is None or int(number) < 1:  # -1 and 0 are Word's separators
+        for note in _xml(notes_xml).iter(f"{_W}footnote"):
+            number = (note.get(f"{_W}id") or "").strip()
+            # -1 and 0 are Word's separators; an id that is not a number ("abc") is kept
+            # as written, and the parser reports its line
+            if not number or (number.lstrip("-").isdigit() and int(number) < 1):
                 continue
             body = " ".join(_docx_paragraph(p, rels) for p in note.iter(f"{_W}p")).strip()
             lines.append(f"[{number}] {body}")
     return "\n".join(lines)
 
 
-def _docx_links(zf: zipfile.ZipFile) -> dict[str, str]:
+def _xml(data: bytes) -> etree._Element:
+    return etree.fromstring(data, _XML)
+
+
+def _check_members(zf: zipfile.ZipFile, name: str) -> None:
+    """Refuse a zip bomb from its directory, before reading any member."""
+    total = 0
+    for info in zf.infolist():
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise UploadTooLarge(
+                f"{name}: member {info.filename} expands to {info.file_size:,} bytes "
+                f"(from {info.compress_size:,}); the limit is {MAX_MEMBER_BYTES:,} bytes"
+            )
+        if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+            raise UploadTooLarge(
+                f"{name}: member {info.filename} expands {ratio:,.0f}-fold "
+                f"({info.compress_size:,} → {info.file_size:,} bytes); "
+                f"the limit is {MAX_RATIO}-fold: a zip bomb, not a Word document"
+            )
+    if total > MAX_TOTAL_BYTES:
+        raise UploadTooLarge(
+            f"{name}: its members expand to {total:,} bytes together; "
+            f"the limit is {MAX_TOTAL_BYTES:,} bytes"
+        )
+
+
+class _Budget:
+    """Reads members in chunks and stops at the caps, whatever their headers said."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.total = 0
+
+    def read(self, zf: zipfile.ZipFile, member: str) -> bytes:
+        info = zf.getinfo(member)
+        chunks: list[bytes] = []
+        size = 0
+        with zf.open(info) as f:
+            while chunk := f.read(_CHUNK):
+                size += len(chunk)
+                self.total += len(chunk)
+                if size > MAX_MEMBER_BYTES or self.total > MAX_TOTAL_BYTES:
+                    raise UploadTooLarge(
+                        f"{self.name}: member {member} expands past {size:,} bytes "
+                        f"(declared {info.file_size:,}, compressed {info.compress_size:,}); "
+                        f"the limit is {MAX_MEMBER_BYTES:,} bytes"
+                    )
+                if size > RATIO_FLOOR and size > MAX_RATIO * max(info.compress_size, 1):
+                    raise UploadTooLarge(
+                        f"{self.name}: member {member} expands past {size:,} bytes from "
+                        f"{info.compress_size:,} compressed, more than {MAX_RATIO}-fold"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _docx_links(zf: zipfile.ZipFile, budget: _Budget) -> dict[str, str]:
     """Relationship id → URL of the document's hyperlinks."""
     targets: dict[str, str] = {}
     for part in ("word/_rels/document.xml.rels", "word/_rels/footnotes.xml.rels"):
         if part in zf.namelist():
-            for rel in etree.fromstring(zf.read(part)):
+            for rel in _xml(budget.read(zf, part)):
                 if rel.get("TargetMode") == "External" and rel.get("Id"):
                     targets[rel.get("Id", "")] = rel.get("Target", "")
     return targets

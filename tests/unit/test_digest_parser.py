@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 from schemas.common import ProblemCode
 from schemas.digest import Digest
 from schemas.source import SourceStatus
-from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
+from worker.digest_parser import (
+    MAX_YEAR,
+    MIN_YEAR,
+    DigestInputError,
+    parse_digest,
+    read_digest_text,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEPTEMBER = ROOT / "examples" / "2021-09-kazakhstan.txt"
@@ -568,7 +574,7 @@ _DIGESTISH = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(_DIGESTISH, st.one_of(st.none(), st.integers(min_value=-5, max_value=20_000)))
+@given(_DIGESTISH, st.one_of(st.none(), st.integers(min_value=MIN_YEAR, max_value=MAX_YEAR)))
 def test_parse_never_raises_on_digest_like_text(lines: list[str], year: int | None) -> None:
     digest = parse_digest("\n".join(lines), year=year)
     assert Digest.model_validate(digest.model_dump()) == digest
@@ -800,3 +806,16 @@ def test_bidi_controls_in_incident_text_are_flagged(char: str) -> None:
         (ProblemCode.BIDI_CONTROL, 1, None)
     ]
     assert f"U+{ord(char):04X}" in digest.problems[0].message
+
+
+@pytest.mark.parametrize("year", [MIN_YEAR - 1, MAX_YEAR + 1, 9999, 10**30, -5, 0])
+def test_a_year_out_of_range_is_refused_not_overflowed(year: int) -> None:
+    # 9999 with a December incident overflowed date arithmetic (+30 days) downstream
+    with pytest.raises(ValueError, match=f"between {MIN_YEAR} and {MAX_YEAR}"):
+        parse_digest("December 20, x [1].\n[1] https://a.kz/\n", year=year)
+
+
+def test_the_edge_years_parse() -> None:
+    for year in (MIN_YEAR, MAX_YEAR):
+        digest = parse_digest("December 31, x [1].\n[1] https://a.kz/\n", year=year)
+        assert digest.incidents[0].date == dt.date(year, 12, 31)

@@ -175,3 +175,130 @@ def test_windows_1251_text_is_decoded() -> None:
 def test_upload_error_names_the_file() -> None:
     with pytest.raises(UploadError, match=r"^notes\.odt: \.odt files"):
         digest_text("notes.odt", b"something", max_bytes=100)
+
+
+# ---------------------------------------------------------------------------
+# zip bombs and odd Word XML (issue #15.4, #15.10)
+
+_W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+_BODY = (
+    f"<w:document {_W_NS}><w:body><w:p><w:r><w:t>September 2, Nur-Sultan, x.</w:t></w:r>"
+    '<w:r><w:footnoteReference w:id="1"/></w:r></w:p></w:body></w:document>'
+)
+
+
+def _docx(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("word/document.xml", _BODY)
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _api_upload(web: WebApp, name: str, data: bytes):  # type: ignore[no-untyped-def]
+    return web.client().post(
+        "/api/digests/upload",
+        files={"file": (name, data, "application/octet-stream")},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+
+
+def test_a_docx_member_expanding_past_the_cap_is_413_naming_it(web: WebApp) -> None:
+    bomb = _docx({"word/media/image1.bin": b"\0" * (40 * 1024 * 1024)})
+    assert len(bomb) < 100_000  # 40 MiB of zeros, tens of kilobytes on the wire
+    r = _api_upload(web, "bomb.docx", bomb)
+    assert r.status_code == 413
+    detail = r.json()["detail"]
+    assert "member word/media/image1.bin expands to 41,943,040 bytes" in detail
+    assert "the limit is 33,554,432 bytes" in detail
+    assert web.client().get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_docx_member_with_a_bomb_ratio_is_refused_before_reading() -> None:
+    bomb = _docx({"word/footnotes.xml": b" " * (4 * 1024 * 1024)})
+    with pytest.raises(UploadError, match=r"member word/footnotes\.xml expands [\d,]+-fold"):
+        docx_text(bomb, "ratio.docx")
+
+
+def test_a_docx_whose_header_lies_about_its_size_is_not_read_past_it() -> None:
+    real = b"<w:footnotes " + _W_NS.encode() + b"/>" + b" " * (5 * 1024 * 1024)
+    data = bytearray(_docx({"word/footnotes.xml": real}))
+    # claim 1,000 bytes in the central directory: zipfile stops there and the CRC fails
+    entry = data.rindex(b"PK\x01\x02")  # the last central directory entry
+    assert data[entry + 46 : entry + 46 + 18] == b"word/footnotes.xml"
+    data[entry + 24 : entry + 28] = (1000).to_bytes(4, "little")
+    with pytest.raises(UploadError, match=r"not a readable \.docx"):
+        docx_text(bytes(data), "liar.docx")
+
+
+def test_xml_entities_are_not_expanded() -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "ha">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        + _BODY.replace("x.</w:t>", "&b;</w:t>").encode()
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/document.xml", laughs)
+    assert "haha" not in docx_text(buf.getvalue())
+
+
+def test_a_word_footnote_id_that_is_not_a_number_is_a_parse_problem(web: WebApp) -> None:
+    notes = (
+        f'<w:footnotes {_W_NS}><w:footnote w:id="abc"><w:p><w:r><w:t>https://a.kz/1</w:t>'
+        '</w:r></w:p></w:footnote><w:footnote w:id="1"><w:p><w:r><w:t>https://a.kz/2'
+        "</w:t></w:r></w:p></w:footnote></w:footnotes>"
+    )
+    data = _docx({"word/footnotes.xml": notes.encode()})
+    r = web.client().post(
+        "/api/preview",
+        json={"text": docx_text(data), "year": 2021},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+    assert r.status_code == 200  # was a 500 (int("abc"))
+    r = _api_upload(web, "odd.docx", data)
+    assert r.status_code in (202, 503), r.text  # read and parsed; 503: no broker here
+    text = docx_text(data)
+    assert text.splitlines()[1:] == ["[abc] https://a.kz/1", "[1] https://a.kz/2"]
+    problems = parse_digest(text, year=2021).problems
+    assert [(p.code.value, p.line) for p in problems] == [("unparsed_line", 2)]
+
+
+def test_a_year_out_of_range_is_a_422_not_a_500(web: WebApp) -> None:
+    auth = {"Authorization": f"Bearer {web.editor_token}"}
+    client = web.client()
+    for year in (9999, 10**20, 1989, 2101):
+        r = client.post(
+            "/api/preview", json={"text": "December 30, x [1]", "year": year}, headers=auth
+        )
+        assert r.status_code == 422, (year, r.text)
+        assert r.json()["detail"][0]["loc"] == ["body", "year"]
+        r = client.post(
+            "/api/digests/upload",
+            files={"file": ("d.txt", b"December 30, x [1]\n[1] https://a.kz/\n", "text/plain")},
+            data={"year": str(year)},
+            headers=auth,
+        )
+        assert r.status_code == 422, (year, r.text)
+    r = client.post("/api/preview", json={"text": "December 30, x [1]", "year": 2100}, headers=auth)
+    assert r.status_code == 200
+    assert r.json()["incident_list"][0]["date"] == "2100-12-30"
+
+
+def test_the_preview_parses_in_the_parse_process_under_its_time_limit(web: WebApp) -> None:
+    # a limit no job can meet (the process is not even started yet): the page says so,
+    # which it could not if the preview parsed on the event loop
+    web.app.state.service.parse_pool.timeout = 0.001
+    r = _preview(web, text=SEPTEMBER, name="2021-09-kazakhstan")
+    assert r.status_code == 400
+    assert "took longer than 0.001 s and was stopped" in r.text
+    r = web.client().post(
+        "/api/preview",
+        json={"text": SEPTEMBER},
+        headers={"Authorization": f"Bearer {web.editor_token}"},
+    )
+    assert r.status_code == 422
+    assert "took longer than 0.001 s" in r.json()["detail"]
+    web.app.state.service.parse_pool.timeout = 60
+    assert _preview(web, text=SEPTEMBER, name="2021-09-kazakhstan").status_code == 200
