@@ -19,7 +19,7 @@ from schemas import Digest, Report
 from worker import jobs
 from worker.db import make_engine, make_session_factory
 from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
-from worker.report import ReplayUrl, build_report, render_csv, report_dir, write_report_files
+from worker.report import current_report, render_csv, report_dir, write_report_files
 from worker.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -271,11 +271,7 @@ def report(
     sessions = make_session_factory(make_engine(settings.effective_database_url))
     with sessions() as session:
         try:
-            built = build_report(
-                session,
-                run_id,
-                replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
-            )
+            built = current_report(session, settings, run_id)  # the sealed one, once sealed
         except KeyError as exc:
             raise _fail(f"no digest with id {run_id!r}", 1) from exc
     text = {
@@ -287,6 +283,36 @@ def report(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def robustify(
+    run_id: Annotated[str, typer.Argument(metavar="ID")],
+    fmt: Annotated[str, typer.Option("--format", help="html, md or docx")] = "html",
+    out: Annotated[Path | None, typer.Option("--out", help="file (default: stdout)")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write the digest back with every footnote a Robust Link to its archived copy."""
+    from worker.robustify import Format, render
+
+    try:
+        chosen = Format(fmt)
+    except ValueError as exc:
+        raise _fail(f"--format must be html, md or docx, not {fmt!r}") from exc
+    if chosen is Format.DOCX and out is None:
+        raise _fail("--format docx needs --out FILE (it is not text)")
+    settings = _settings(data_dir=data_dir)
+    sessions = make_session_factory(make_engine(settings.effective_database_url))
+    with sessions() as session:
+        try:
+            document = render(current_report(session, settings, run_id), chosen)
+        except KeyError as exc:
+            raise _fail(f"no digest with id {run_id!r}", 1) from exc
+    if out is None:
+        sys.stdout.write(document.decode("utf-8"))
+    else:
+        out.write_bytes(document)
         console.print(f"wrote {out}")
 
 
@@ -477,9 +503,7 @@ def export(
     key = custody.load_or_create_key(settings.data_dir)
     with sessions() as session:
         try:
-            plan = plan_export(
-                session, run_id, replay=ReplayUrl(settings.replay_base_url, settings.collection)
-            )
+            plan = plan_export(session, settings, run_id)
         except KeyError as exc:
             raise _fail(f"no digest with id {run_id!r}", 1) from exc
         extra = custody.export_custody(session, run_id, key=key, export_name=wacz.name).files()

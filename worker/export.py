@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from schemas import Report
 from worker.db import CaptureJob, CaptureRow
-from worker.report import ReplayUrl, build_report
+from worker.report import current_report
+from worker.settings import Settings
 
 __all__ = ["ExportPlan", "plan_export"]
 
@@ -25,9 +26,10 @@ class ExportPlan:
     warc_files: list[str]  # basenames in the collection's archive dir, sorted
 
 
-def plan_export(session: Session, run_id: str, *, replay: ReplayUrl | None = None) -> ExportPlan:
-    """Raises KeyError for an unknown run."""
-    report = build_report(session, run_id, replay_url=replay)
+def plan_export(session: Session, settings: Settings, run_id: str) -> ExportPlan:
+    """The sealed report (worker.report.current_report) and its WARC files; KeyError for
+    an unknown run. The WACZ then holds the very report.json the custody log hashed."""
+    report = current_report(session, settings, run_id)
     caps = session.scalars(
         select(CaptureRow)
         .join(CaptureJob, CaptureJob.id == CaptureRow.job_id)

@@ -437,6 +437,23 @@ def report_dir(settings: Settings, run_id: str) -> Path:
     return settings.data_dir / "reports" / run_id
 
 
+def current_report(session: Session, settings: Settings, run_id: str) -> Report:
+    """The report of a run: the sealed `report.json` finalize wrote (the file whose hash
+    the custody log holds) once there is one, so every reader serves the same bytes'
+    facts; a live build from the database while the run is still going.
+
+    Raises KeyError for an unknown run."""
+    sealed = report_dir(settings, run_id) / "report.json"
+    if sealed.exists():
+        return Report.model_validate_json(sealed.read_text("utf-8"))
+    return build_report(
+        session,
+        run_id,
+        rule=DateRule.from_settings(settings),
+        replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
+    )
+
+
 def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
     """Chord body: build the report from the database, write it, mark the run done."""
     settings = runtime.settings

@@ -24,7 +24,7 @@ from worker.celery_app import configure
 from worker.db import Run, RunState, make_engine, make_session_factory
 from worker.embedded import embedded_broker, in_process_worker
 from worker.queues import Kind
-from worker.report import ReplayUrl, build_report, finalize, report_dir
+from worker.report import current_report, finalize
 from worker.runtime import Runtime, get_runtime
 from worker.settings import Settings
 
@@ -182,14 +182,8 @@ def run_digest(
 
 def finalized_report(runtime: Runtime, run_id: str) -> Report:
     """The report `finalize` wrote (and the custody log sealed), not a second build."""
-    settings = runtime.settings
-    written = report_dir(settings, run_id) / "report.json"
-    if written.exists():
-        return Report.model_validate_json(written.read_text("utf-8"))
     with runtime.sessions() as session:
-        return build_report(
-            session, run_id, replay_url=ReplayUrl(settings.replay_base_url, settings.collection)
-        )
+        return current_report(session, runtime.settings, run_id)
 
 
 def wait_for_run(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from docx import Document
+from lxml import html as lxml_html
 from typer.testing import CliRunner
 
+from schemas import Report
 from tests.fixtureweb import FixtureWeb, route_through
 from worker.cli import app
 from worker.runtime import close_runtime
@@ -36,3 +39,28 @@ def test_run_writes_the_sealed_report_byte_for_byte_and_a_summary(
     said = " ".join(result.output.split())  # rich wraps at the terminal's width
     assert "captured 46 sources" in said, said  # the wp-admin link is never fetched
     assert f"wrote {out / 'report.json'}" in result.output.replace("\n", "")
+    run_id = sealed[0].parent.name
+
+    # one report: `report` serves the sealed file's facts, not a second build
+    shown = CliRunner().invoke(app, ["report", run_id, "--data-dir", str(data)])
+    assert shown.exit_code == 0, shown.output
+    assert Report.model_validate_json(shown.output) == Report.model_validate_json(
+        sealed[0].read_text("utf-8")
+    )
+
+    # the digest written back: every archived source's footnote carries its copy
+    page = CliRunner().invoke(app, ["robustify", run_id, "--data-dir", str(data)])
+    assert page.exit_code == 0, page.output
+    tree = lxml_html.fromstring(page.output)
+    robust = tree.xpath("//a[@data-originalurl]")
+    report = Report.model_validate_json(sealed[0].read_text("utf-8"))
+    archived = {s.url for s in report.sources if s.capture and s.capture.replay_url}
+    with_copy = {a.get("data-originalurl") for a in robust if a.get("data-versionurl")}
+    assert archived and archived <= with_copy
+    docx = tmp_path / "digest.docx"
+    made = CliRunner().invoke(
+        app, ["robustify", run_id, "--format", "docx", "--out", str(docx), "--data-dir", str(data)]
+    )
+    assert made.exit_code == 0, made.output
+    text = "\n".join(p.text for p in Document(str(docx)).paragraphs)
+    assert text.count("archived copy: ") >= len(archived)
