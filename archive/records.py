@@ -16,7 +16,17 @@ Decisions recorded here (see the README of the archive in DESIGN.md):
   as received, still content-encoded, no HTTP headers: `Capture.sha256`) is carried in
   the extension header `WARC-X-Payload-SHA256` as lowercase hex, and `check_file` in
   warc_reader verifies it.
-* Truncation. A body cut at the fetcher's size cap gets `WARC-Truncated: length`.
+* Truncation. A cut body gets `WARC-Truncated` with the reason the fetcher gives
+  (`HttpExchange.truncation`): `length` (the size cap), `time` (the wall-clock deadline or
+  a read timeout), `disconnect` (the connection broke); `unspecified` if none was given.
+* Payload digests. WARC/1.1 allows `WARC-Payload-Digest` only on records with a
+  well-defined payload (request, response, revisit, and resource/metadata records that
+  carry HTTP). warcio adds one to every record but warcinfo and revisit; our metadata
+  and resource records (text, JSON, no HTTP) are written without it (FastWARC and warcat
+  reject it there). `WARC-Block-Digest` stays on every record.
+* IP address. `WARC-IP-Address` (a "should" for response records) is the peer the
+  fetcher actually talked to: only on direct fetches; through a proxy the socket's peer
+  is the proxy, not the origin, so the fetcher gives no `peer_ip` and we write none.
 * Secrets. Request records never keep credentials: the values of `Cookie`,
   `Authorization` and `Proxy-Authorization` are replaced by `[redacted]` and the record
   names them in `WARC-X-Redacted` (the header stays, so readers see one was sent).
@@ -50,8 +60,10 @@ __all__ = [
     "SECRET_REQUEST_HEADERS",
     "SHA256_HEADER",
     "TEXT_URI_PREFIX",
+    "TRUNCATION_REASONS",
     "HttpExchange",
     "RecordFactory",
+    "Truncation",
     "new_record_id",
     "serialize_record",
     "sha256_hex",
@@ -83,6 +95,16 @@ _RENAMED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
 
 WARC_VERSION = "WARC/1.1"
 
+TRUNCATION_REASONS = ("length", "time", "disconnect", "unspecified")
+"""The values WARC/1.1 defines for `WARC-Truncated`."""
+
+Truncation = Literal["length", "time", "disconnect", "unspecified"]
+
+# Record types whose block has no well-defined payload unless it carries HTTP (WARC/1.1
+# section 5.9: "shall not be used on records without a well-defined payload"); warcio
+# itself leaves the payload digest off warcinfo, and computes the revisit's explicitly.
+_PAYLOAD_ONLY_WITH_HTTP = frozenset({"metadata", "resource"})
+
 
 @dataclass
 class HttpExchange:
@@ -104,8 +126,9 @@ class HttpExchange:
     body_length: int
     body_sha256: str
     fetched_at: dt.datetime
-    peer_ip: str | None = None
+    peer_ip: str | None = None  # the origin's IP on a direct fetch; None through a proxy
     truncated: bool = False
+    truncation: Truncation | None = None  # why it was cut (WARC-Truncated); None: unspecified
     # facts of the connection (TLS version, peer certificate chain, socket addresses):
     # built by worker.tlsinfo, split into public and sealed custody records by worker.custody
     connection: dict[str, Any] | None = None
@@ -133,8 +156,13 @@ def text_uri(url: str) -> str:
     return TEXT_URI_PREFIX + url
 
 
+def _payload_digest_allowed(record: ArcWarcRecord) -> bool:
+    return record.rec_type not in _PAYLOAD_ONLY_WITH_HTTP or bool(record.http_headers)
+
+
 class _Builder(RecordBuilder):
-    """warcio RecordBuilder whose id and date sources are injected, not global."""
+    """warcio RecordBuilder whose id and date sources are injected, not global, and which
+    writes `WARC-Payload-Digest` only where WARC/1.1 allows it."""
 
     def __init__(self, make_id: Callable[[], str], clock: Callable[[], dt.datetime]) -> None:
         super().__init__(warc_version=WARC_VERSION)
@@ -147,6 +175,22 @@ class _Builder(RecordBuilder):
 
     def _make_warc_date(self, use_micros: bool = False) -> str:
         return warc_date(self._clock())
+
+    def ensure_digest(
+        self, record: ArcWarcRecord, block: bool = True, payload: bool = True
+    ) -> None:
+        payload = payload and _payload_digest_allowed(record)
+        super().ensure_digest(record, block=block, payload=payload)
+
+
+class _Writer(WARCWriter):
+    """warcio's WARCWriter with the same payload-digest rule as `_Builder`."""
+
+    def ensure_digest(
+        self, record: ArcWarcRecord, block: bool = True, payload: bool = True
+    ) -> None:
+        payload = payload and _payload_digest_allowed(record)
+        super().ensure_digest(record, block=block, payload=payload)
 
 
 class RecordFactory:
@@ -177,7 +221,7 @@ class RecordFactory:
         if ex.peer_ip:
             resp_warc["WARC-IP-Address"] = ex.peer_ip
         if ex.truncated:
-            resp_warc["WARC-Truncated"] = "length"
+            resp_warc["WARC-Truncated"] = _truncation(ex)
         resp_warc[SHA256_HEADER] = ex.body_sha256
         response = self._builder.create_warc_record(
             ex.url,
@@ -302,6 +346,13 @@ class RecordFactory:
         return StatusAndHeaders(statusline, headers, protocol=ex.http_version)
 
 
+def _truncation(ex: HttpExchange) -> str:
+    reason = ex.truncation or "unspecified"
+    if reason not in TRUNCATION_REASONS:
+        raise ValueError(f"truncation must be one of {TRUNCATION_REASONS}, not {reason!r}")
+    return reason
+
+
 def _warc_head(record_type: str, uri: str, record_id: str, date: str) -> dict[str, str]:
     # Conventional header order (type, target, date, id first); warcio keeps positions.
     return {
@@ -354,7 +405,7 @@ def serialize_record(record: ArcWarcRecord, out: Any, *, gzip: bool = True) -> N
     warcio fills in `WARC-Block-Digest` and `Content-Length` here (streaming the payload
     once more); `out` only needs `write()` and `flush()`.
     """
-    WARCWriter(out, gzip=gzip, warc_version=WARC_VERSION).write_record(record)
+    _Writer(out, gzip=gzip, warc_version=WARC_VERSION).write_record(record)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -37,7 +37,7 @@ from typing import BinaryIO, cast
 
 import httpx
 
-from archive.records import HttpExchange
+from archive.records import HttpExchange, Truncation
 from worker.egress import ALLOWED_SCHEMES, EgressPolicy
 from worker.fetch_errors import (
     ConnectError,
@@ -161,6 +161,15 @@ def _peer_ip(response: httpx.Response) -> str | None:
     if isinstance(addr, tuple) and addr:
         return str(addr[0])
     return None
+
+
+def _truncation(error: FetchError | None) -> Truncation:
+    """`WARC-Truncated`'s word for what cut a body: our size cap, a clock, or the network."""
+    if isinstance(error, TooLarge):
+        return "length"
+    if isinstance(error, TimeoutError_):  # the wall-clock deadline or a read timeout
+        return "time"
+    return "disconnect" if error is not None else "unspecified"
 
 
 def _as_deadline(exc: FetchError, url: str, clock: Clock, deadline: float) -> FetchError:
@@ -288,6 +297,7 @@ def _one_hop(
             fetched_at=fetched_at,
             peer_ip=peer_ip,
             truncated=truncated,
+            truncation=_truncation(error) if truncated else None,
             connection=connection,
         )
     except BaseException:

@@ -123,12 +123,14 @@ def test_drip_server_hits_the_wall_clock_deadline(server: str, real_client: http
         assert isinstance(result.error, DeadlineExceeded)
         assert result.final is not None and result.final.truncated
         assert 0 < result.final.body_length < 100000
+        assert result.final.truncation == "time"  # WARC-Truncated: time
 
 
 def test_reset_mid_body_keeps_the_exchange(server: str, real_client: httpx.Client) -> None:
     with fetch(server + "/reset", real_client, LIMITS) as result:
         assert isinstance(result.error, ConnectionReset)
         assert result.final is not None and result.final.truncated
+        assert result.final.truncation == "disconnect"
         assert body_of(result) == b"y" * 10
 
 
@@ -179,6 +181,7 @@ def test_body_cap_truncates_and_keeps_what_came() -> None:
     with mock_client(handler) as client, fetch("https://a.test/", client, limits) as result:
         assert isinstance(result.error, TooLarge)
         assert result.final is not None and result.final.truncated
+        assert result.final.truncation == "length"
         assert body_of(result) == data[:1000]
         assert result.final.body_sha256 == hashlib.sha256(data[:1000]).hexdigest()
 
@@ -190,6 +193,7 @@ def test_body_exactly_at_cap_is_complete() -> None:
     limits = FetchLimits(max_body_bytes=1000, total_timeout=5, max_redirects=0)
     with mock_client(handler) as client, fetch("https://a.test/", client, limits) as result:
         assert result.error is None and not result.truncated
+        assert result.final is not None and result.final.truncation is None
 
 
 def test_large_body_spills_to_disk() -> None:

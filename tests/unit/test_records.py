@@ -7,18 +7,22 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+from pathlib import Path
 
 import pytest
+from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.records import (
     SHA256_HEADER,
     HttpExchange,
     RecordFactory,
+    Truncation,
     serialize_record,
     sha256_hex,
     text_uri,
 )
+from archive.warc_reader import check_file
 
 FETCHED = dt.datetime(2021, 9, 14, 10, 30, 5, 250000, tzinfo=dt.UTC)
 URL = "https://rus.azattyq.org/a/31480000.html?x=1"
@@ -39,6 +43,7 @@ def exchange(
     http_version: str = "HTTP/1.1",
     reason: str = "OK",
     truncated: bool = False,
+    truncation: Truncation | None = None,
 ) -> HttpExchange:
     return HttpExchange(
         url=URL,
@@ -56,6 +61,7 @@ def exchange(
         fetched_at=FETCHED,
         peer_ip="203.0.113.7",
         truncated=truncated,
+        truncation=truncation,
     )
 
 
@@ -144,11 +150,20 @@ def test_http2_status_line_and_no_reason() -> None:
     assert b"\r\n\r\nHTTP/2 200\r\ncontent-type: text/html\r\n" in to_bytes(response)
 
 
-def test_truncated_body_is_marked() -> None:
-    _, response = fixed_factory().request_response(exchange(truncated=True))
-    assert response.rec_headers.get_header("WARC-Truncated") == "length"
+@pytest.mark.parametrize("reason", ["length", "time", "disconnect"])
+def test_truncated_body_is_marked_with_its_reason(reason: Truncation) -> None:
+    _, response = fixed_factory().request_response(exchange(truncated=True, truncation=reason))
+    assert response.rec_headers.get_header("WARC-Truncated") == reason
+    assert f"WARC-Truncated: {reason}\r\n".encode() in to_bytes(response)
     _, full = fixed_factory().request_response(exchange())
     assert full.rec_headers.get_header("WARC-Truncated") is None
+
+
+def test_truncated_without_a_reason_is_unspecified_and_a_bad_reason_refused() -> None:
+    _, response = fixed_factory().request_response(exchange(truncated=True))
+    assert response.rec_headers.get_header("WARC-Truncated") == "unspecified"
+    with pytest.raises(ValueError, match="truncation"):
+        fixed_factory().request_response(exchange(truncated=True, truncation="size"))  # type: ignore[arg-type]
 
 
 def test_no_ip_header_without_peer_ip() -> None:
@@ -207,8 +222,14 @@ def test_metadata_record_uses_urn_target() -> None:
         b"WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000001>\r\n"
         b"WARC-Refers-To: <urn:uuid:resp>\r\n"
     )
-    assert b"Content-Type: application/json\r\n" in raw
-    assert raw.endswith(b'\r\n\r\n{"title": "x"}\r\n\r\n')
+    payload = b'{"title": "x"}'
+    # WARC/1.1 5.9: no WARC-Payload-Digest on a record without a payload; the block's stays
+    assert raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[6:] == [
+        b"WARC-Block-Digest: " + sha1_b32(payload).encode(),
+        b"Content-Type: application/json",
+        b"Content-Length: 14",
+    ]
+    assert raw.endswith(b"\r\n\r\n" + payload + b"\r\n\r\n")
 
 
 def test_metadata_refuses_page_uri_and_bad_type() -> None:
@@ -222,6 +243,9 @@ def test_resource_record() -> None:
     rec = fixed_factory().metadata(text_uri(URL), None, b"text", "text/plain", "resource")
     assert rec.rec_headers.get_header("WARC-Type") == "resource"
     assert rec.rec_headers.get_header("WARC-Refers-To") is None
+    raw = to_bytes(rec)
+    assert b"WARC-Payload-Digest" not in raw
+    assert b"WARC-Block-Digest: " + sha1_b32(b"text").encode() + b"\r\n" in raw
 
 
 def test_warcinfo_byte_exact() -> None:
@@ -246,3 +270,80 @@ def test_warcinfo_byte_exact() -> None:
         b"Content-Length: " + str(len(fields)).encode() + b"\r\n"
         b"\r\n" + fields + b"\r\n\r\n"
     )
+
+
+def _every_record_type(factory: RecordFactory) -> list[object]:
+    body = b"<html>same page</html>"
+    request, response = factory.request_response(exchange(body))
+    _, cut = factory.request_response(exchange(b"<html>cut", truncated=True, truncation="time"))
+    revisit = factory.revisit(
+        exchange(body),
+        refers_to_id=response.rec_headers.get_header("WARC-Record-ID"),
+        refers_to_uri=URL,
+        refers_to_date=FETCHED,
+    )
+    metadata = factory.metadata(text_uri(URL), "<urn:uuid:resp>", b'{"t": "x"}', "application/json")
+    resource = factory.metadata(text_uri(URL), None, b"plain text", "text/plain", "resource")
+    info = factory.warcinfo("all.warc.gz", software="sourcevault", hostname="h", pid=1)
+    return [info, request, response, cut, revisit, metadata, resource]
+
+
+def test_fastwarc_reads_every_record_type_without_a_digest_failure(tmp_path: Path) -> None:
+    """FastWARC (a second, stricter reader) checks what `fastwarc check -p` checks: each
+    block digest, and each payload digest against the payload the record holds. A revisit
+    holds none (its digest is the original's: compared with the response's instead)."""
+    path = tmp_path / "all.warc.gz"
+    with open(path, "wb") as out:
+        for record in _every_record_type(fixed_factory()):
+            serialize_record(record, out)  # one gzip member each, as the writer writes
+    seen: list[str] = []
+    payload_digests: dict[str, str] = {}
+    failures: list[str] = []
+    with open(path, "rb") as f:
+        for rec in FastArchiveIterator(f, parse_http=False):
+            kind = rec.headers["WARC-Type"]
+            seen.append(kind)
+            digest = rec.headers.get("WARC-Payload-Digest")
+            if not rec.verify_block_digest(consume=not (digest and rec.is_http)):
+                failures.append(f"{kind}: block digest")
+            if digest is None:
+                continue
+            payload_digests.setdefault(kind, digest)  # the first response: the original
+            if kind == "revisit":
+                continue
+            if rec.is_http:
+                rec.parse_http()
+            if not rec.verify_payload_digest(consume=True):
+                failures.append(f"{kind}: payload digest {digest}")
+    assert failures == []
+    assert seen == [
+        "warcinfo",
+        "request",
+        "response",
+        "response",
+        "revisit",
+        "metadata",
+        "resource",
+    ]
+    # records without a payload carry none; the revisit names the original's payload
+    assert set(payload_digests) == {"request", "response", "revisit"}
+    assert payload_digests["revisit"] == payload_digests["response"]
+    with open(path, "rb") as f:  # FastWARC's own filter: skips records with bad digests
+        assert len(list(FastArchiveIterator(f, verify_digests=True))) == len(seen)
+
+
+def test_warcio_and_our_reader_check_every_record_type(tmp_path: Path) -> None:
+    path = tmp_path / "all.warc.gz"
+    with open(path, "wb") as out:
+        for record in _every_record_type(fixed_factory()):
+            serialize_record(record, out)
+    with open(path, "rb") as f:
+        verdicts = [
+            (rec.rec_type, rec.digest_checker.passed)
+            for rec in ArchiveIterator(f, check_digests=True)
+            if rec.content_stream().read() is not None
+        ]
+    assert len(verdicts) == 7 and all(passed is not False for _, passed in verdicts), verdicts
+    result = check_file(path)
+    assert result.ok, [(r.rec_type, r.problems) for r in result.records]
+    assert [r.rec_type for r in result.records][-2:] == ["metadata", "resource"]
