@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from archive.web.access import require_auditor, require_editor
@@ -45,6 +46,7 @@ class ErrorOut(BaseModel):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     what = {
+        400: "the body cannot be read (not UTF-8 JSON, a broken multipart form)",
         401: "no or bad credentials",
         403: "the credentials' role may not do this",
         404: "no such digest",
@@ -56,7 +58,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 READ_ERRORS = _errors(401, 403, 422)
-WRITE_ERRORS = _errors(401, 403, 413, 422)
+WRITE_ERRORS = _errors(400, 401, 403, 413, 422)
 
 Year = Annotated[
     int | None,
@@ -65,7 +67,9 @@ Year = Annotated[
 
 
 class DigestIn(BaseModel):
-    text: str = Field(description="the digest as plain text")
+    text: str = Field(
+        description="the digest as plain text (not empty, not only white space)", pattern=r"\S"
+    )
     name: str = Field(default="digest", description="names the digest id and title")
     year: Year = None
 
@@ -127,8 +131,6 @@ def _run_out(run: RunSummary) -> RunOut:
 
 
 async def _parse(svc: Service, body: DigestIn) -> Digest:
-    if not body.text.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the digest text is empty")
     try:
         return await svc.parse_text(body.text, name=body.name, year=body.year)
     except UploadError as exc:  # too slow, or killed its process
@@ -195,10 +197,11 @@ async def queue_file(
     svc: Svc,
     user: Editor,
     file: Annotated[UploadFile, File(description="the digest file")],
+    # `int`, not `int | None`: a form field cannot say null, so the schema must not offer it
     year: Annotated[
-        int | None,
+        int,  # noqa: RUF013
         Form(ge=MIN_YEAR, le=MAX_YEAR, description="year for dates written without one"),
-    ] = None,
+    ] = None,  # type: ignore[assignment]
 ) -> QueuedOut:
     cap = request.app.state.access.config.max_upload_bytes
     data = await file.read(cap + 1)
@@ -256,7 +259,7 @@ def get_report(run_id: str, svc: Svc, _user: Auditor) -> Report:
     response_model=QueuedOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="capture a digest's sources again, as a new run",
-    responses={**_errors(401, 403, 404, 413, 422, 503)},
+    responses={**_errors(400, 401, 403, 404, 413, 422, 503)},
 )
 def rerun(run_id: str, svc: Svc, user: Editor) -> QueuedOut:
     try:
@@ -266,3 +269,37 @@ def rerun(run_id: str, svc: Svc, user: Editor) -> QueuedOut:
     except QueueUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     return QueuedOut(id=new_id, status_url=f"/api/digests/{new_id}", page_url=f"/digests/{new_id}")
+
+
+# Starlette answers a method a path lacks with the Allow of the first route on that path
+# only ("GET" for /api/digests, which also takes POST): answer for the whole path here.
+_PATH_METHODS: dict[str, list[str]] = {}
+for _route in router.routes:
+    _PATH_METHODS.setdefault(getattr(_route, "path", ""), []).extend(
+        sorted(getattr(_route, "methods", None) or ())
+    )
+_ALL_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+
+
+def _method_not_allowed(allowed: list[str]) -> Any:
+    allow = ", ".join(allowed)
+
+    async def not_allowed() -> JSONResponse:
+        return JSONResponse(
+            {"detail": "Method Not Allowed"},
+            status.HTTP_405_METHOD_NOT_ALLOWED,
+            headers={"Allow": allow},
+        )
+
+    return not_allowed
+
+
+for _path, _methods in _PATH_METHODS.items():
+    if _path and len(_methods) > 1:
+        _others = sorted(_ALL_METHODS - set(_methods) - {"HEAD"})
+        router.add_api_route(
+            _path.removeprefix(router.prefix),
+            _method_not_allowed(_methods),
+            methods=_others,
+            include_in_schema=False,
+        )
