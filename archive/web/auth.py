@@ -11,6 +11,7 @@ first use.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -77,6 +78,12 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown user's password is checked against: same cost as a real one."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -138,11 +145,13 @@ class UserStore:
         return [User(n, Role(str(e["role"]))) for n, e in sorted(self._load().items())]
 
     def check_password(self, name: str, password: str) -> User | None:
+        """One scrypt whether or not `name` exists (unknown names are checked against a
+        dummy hash made once), so the answer's timing does not tell names apart. Blocking
+        (~50 ms of scrypt, which releases the GIL): the app calls it in a thread."""
         entry = self._load().get(name)
         stored = entry.get("password") if entry else None
         if entry is None or not isinstance(stored, str):
-            # hash anyway so a wrong name costs as long as a wrong password
-            verify_password(password, hash_password("timing-equaliser"))
+            verify_password(password, _dummy_hash())
             return None
         if not verify_password(password, stored):
             return None

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
@@ -26,6 +27,7 @@ from archive.web.access import (
     require_editor,
 )
 from archive.web.auth import User
+from archive.web.login_throttle import LoginThrottle
 from archive.web.render import REPORT_CSP, STATUS_COLOURS, install_link_checks, render_html
 from archive.web.service import NotFound, QueueUnavailable, Service
 from archive.web.uploads import ACCEPTED, UploadError, UploadTooLarge
@@ -83,14 +85,37 @@ def login_form(request: Request, next: str = "/") -> HTMLResponse:
     return page(request, "login.html", next=_safe_next(next), error=None, user=None)
 
 
+def _login_throttle(request: Request) -> LoginThrottle:
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
     await check_csrf(request)
     form = await read_form(request)
     name, password = str(form.get("username", "")), str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
-    user = access(request).users.check_password(name, password)
+    # throttled per user name and per client address before any hashing (login_throttle)
+    throttle, address = _login_throttle(request), request.client.host if request.client else ""
+    wait = throttle.retry_after(name, address)
+    if wait:
+        response = page(
+            request,
+            "login.html",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            next=target,
+            error=f"too many failed logins: try again in {wait} s",
+            user=None,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    # scrypt in a thread (it releases the GIL), never on the event loop
+    user = await run_in_threadpool(access(request).users.check_password, name, password)
     if user is None:
+        throttle.failed(name, address)
         return page(
             request,
             "login.html",
@@ -99,6 +124,7 @@ async def login(request: Request) -> Response:
             error="wrong user name or password",
             user=None,
         )
+    throttle.succeeded(name)
     response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     acc = access(request)
     response.set_cookie(
