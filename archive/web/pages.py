@@ -102,7 +102,7 @@ async def login(request: Request) -> Response:
     throttle, address = _login_throttle(request), request.client.host if request.client else ""
     wait = throttle.retry_after(name, address)
     if wait:
-        response = page(
+        refused = page(
             request,
             "login.html",
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -110,8 +110,8 @@ async def login(request: Request) -> Response:
             error=f"too many failed logins: try again in {wait} s",
             user=None,
         )
-        response.headers["Retry-After"] = str(wait)
-        return response
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     # scrypt in a thread (it releases the GIL), never on the event loop
     user = await run_in_threadpool(access(request).users.check_password, name, password)
     if user is None:
