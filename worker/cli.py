@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -13,12 +14,19 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
+from rich.text import Text
 
 from archive.web.render import render_html
 from schemas import Digest, Report
 from worker import jobs
 from worker.db import make_engine, make_session_factory
-from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
+from worker.digest_parser import (
+    MAX_YEAR,
+    MIN_YEAR,
+    DigestInputError,
+    parse_digest,
+    read_digest_text,
+)
 from worker.report import current_report, render_csv, report_dir, write_report_files
 from worker.settings import Settings, SettingsError, load_settings
 
@@ -31,7 +39,25 @@ console = Console(stderr=True)
 log = logging.getLogger("sourcevault")
 
 DigestArg = Annotated[Path, typer.Argument(help="the digest text file", show_default=False)]
-YearOpt = Annotated[int | None, typer.Option("--year", help="year for dates written without one")]
+YearOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--year",
+        min=MIN_YEAR,
+        max=MAX_YEAR,
+        help=f"year for dates written without one ({MIN_YEAR}..{MAX_YEAR})",
+    ),
+]
+# C0 and C1 controls (ESC starts ANSI sequences), DEL, and bidirectional controls: shown
+# escaped, never sent to the terminal (digest text is untrusted input)
+_UNPRINTABLE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> Text:
+    """`text` as a rich Text (no markup) with every control character escaped (`\\x1b`)."""
+    return Text(_UNPRINTABLE_RE.sub(lambda m: repr(m.group())[1:-1], text))
+
+
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="WARCs and database [env SOURCEVAULT_DATA_DIR]")
 ]
@@ -86,8 +112,11 @@ def parse(
         return
     out = Console()
     out.print(
-        f"[bold]{parsed.title}[/] ({parsed.id}): {len(parsed.incidents)} incidents, "
-        f"{len(parsed.footnotes)} footnotes, {len(parsed.sources)} unique sources"
+        Text.assemble(
+            (printable(parsed.title).plain, "bold"),
+            f" ({printable(parsed.id).plain}): {len(parsed.incidents)} incidents, "
+            f"{len(parsed.footnotes)} footnotes, {len(parsed.sources)} unique sources",
+        )
     )
     table = Table("#", "line", "date", "footnotes", "people", "text")
     for inc in parsed.incidents:
@@ -96,8 +125,8 @@ def parse(
             str(inc.line),
             inc.date.isoformat() if inc.date else "?",
             " ".join(map(str, inc.footnotes)),
-            ", ".join(inc.people),
-            inc.text[:60] + ("…" if len(inc.text) > 60 else ""),
+            printable(", ".join(inc.people)),
+            printable(inc.text[:60] + ("…" if len(inc.text) > 60 else "")),
         )
     out.print(table)
     _print_problems(out, parsed)
@@ -117,7 +146,7 @@ def _print_problems(out: Console, parsed: Digest) -> None:
             )
             if x
         )
-        out.print(f"  {p.code:<20} {where:<14} {p.message}", markup=False)
+        out.print(printable(f"  {p.code:<20} {where:<14} {p.message}"))
 
 
 @app.command()
