@@ -8,13 +8,28 @@ Layout (every file two levels deep, as `wacz validate` expects):
     pages/pages.jsonl          one page per archived source: url, ts, title, footnotes
     sourcevault/report.json    the verification report (schemas.Report)
     datapackage.json           every file above with its sha256 and size
-    datapackage-digest.json    sha256 of datapackage.json, plus our Ed25519 signature
+    datapackage-digest.json    sha256 of datapackage.json, and its signature (`signedData`)
 
-The signature (`sourcevaultSignature`) is Ed25519 over the UTF-8 bytes of the package
-hash string (`sha256:<hex>` of datapackage.json), made with the data dir's signing key
-(worker.custody's, 0600, created on first use); the raw public key travels with it. A signature
-proves the package is unchanged since export; that it came from *us* needs the public
-key compared against one obtained separately (`verify_wacz(trusted_key=...)`).
+Signing follows the WACZ Signing and Verification spec (0.1.0), anonymous mode: the
+`signedData` of datapackage-digest.json holds `hash` (`sha256:<hex>` of datapackage.json),
+`created` (the datapackage's own `created`, which `wacz validate` compares), `software`,
+`version`, `signature` and `publicKey`. The signature is ECDSA with SHA-256 over the UTF-8
+bytes of `hash`, base64 of the raw r||s pair (IEEE P1363, what WebCrypto's verify takes);
+`publicKey` is base64 of the key's DER SubjectPublicKeyInfo. The key is the data dir's
+P-384 key (worker.custody.load_or_create_wacz_key, 0600, made on first use): P-384
+because ReplayWeb.page imports anonymous public keys as P-384, and it is the tool that
+checks these signatures (py-wacz 0.6.0's `--verify-auth` checks only the spec's other,
+domain-certificate mode). A signature proves the package is unchanged since export; that
+it came from *us* needs the public key compared against one obtained separately
+(`verify_wacz(trusted_key=...)`, `sourcevault verify-wacz --public-key`). The custody log
+under `custody/` carries its own Ed25519 seal, checked by `sourcevault verify --wacz`.
+Packages exported before this carried a private `sourcevaultSignature` (Ed25519) instead;
+`verify_wacz` still checks those.
+
+Zip layout. Members are written without ZIP64 extra fields unless they need one (over
+zipfile.ZIP64_LIMIT): Python's `force_zip64` puts one in the local header only, and
+ReplayWeb.page, which finds a member's data from the central directory's extra-field
+length when that is empty, then reads every WARC record 20 bytes early.
 
 We write the zip ourselves (py-wacz's `create` indexes and detects pages its own way,
 and signs only through a remote signing server); `wacz validate` checks the result in
@@ -36,11 +51,17 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from archive.cdxj import index_lines
 from archive.warc_reader import check_file, read_record
@@ -53,13 +74,17 @@ __all__ = [
     "WaczExport",
     "export_wacz",
     "public_key_fingerprint",
+    "public_key_spki",
+    "sign_package_hash",
     "verify_wacz",
 ]
 
 log = logging.getLogger(__name__)
 
 WACZ_VERSION = "1.1.1"
-SIGNATURE_FIELD = "sourcevaultSignature"
+SIGNED_DATA_FIELD = "signedData"  # the WACZ signing spec's
+SIGNED_DATA_VERSION = "0.1.0"  # of the WACZ Signing and Verification spec
+LEGACY_SIGNATURE_FIELD = "sourcevaultSignature"  # Ed25519, packages exported before #19
 REPORT_PATH = "sourcevault/report.json"
 INDEX_PATH = "indexes/index.cdx"
 PAGES_PATH = "pages/pages.jsonl"
@@ -91,12 +116,44 @@ class WaczCheck:
 # -- keys ------------------------------------------------------------------------------
 
 
-def _raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+def public_key_spki(key: ec.EllipticCurvePublicKey | Ed25519PublicKey) -> bytes:
+    """DER SubjectPublicKeyInfo: what `publicKey` holds (base64) and `trusted_key` takes."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
-def public_key_fingerprint(public_raw: bytes) -> str:
-    return "sha256:" + hashlib.sha256(public_raw).hexdigest()
+def public_key_fingerprint(spki: bytes) -> str:
+    """sha256 of a public key's DER SubjectPublicKeyInfo."""
+    return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+def sign_package_hash(
+    key: ec.EllipticCurvePrivateKey, package_hash: str, *, created: str, software: str
+) -> dict[str, str]:
+    """The spec's anonymous `signedData` for `package_hash` (see the module docstring)."""
+    der = key.sign(package_hash.encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    n = _coordinate_bytes(key.curve)
+    return {
+        "hash": package_hash,
+        "created": created,
+        "software": software,
+        "version": SIGNED_DATA_VERSION,
+        "signature": base64.b64encode(r.to_bytes(n, "big") + s.to_bytes(n, "big")).decode(),
+        "publicKey": base64.b64encode(public_key_spki(key.public_key())).decode("ascii"),
+    }
+
+
+def _coordinate_bytes(curve: ec.EllipticCurve) -> int:
+    return (curve.key_size + 7) // 8
+
+
+def _default_software() -> str:
+    try:
+        return f"sourcevault {metadata.version('sourcevault')}"
+    except metadata.PackageNotFoundError:  # run from a source tree without installing
+        return "sourcevault"
 
 
 # -- export ----------------------------------------------------------------------------
@@ -108,10 +165,10 @@ def export_wacz(
     report: Report,
     archive_dir: Path,
     warc_files: Sequence[str],
-    key: Ed25519PrivateKey,
+    key: ec.EllipticCurvePrivateKey,
     extra_files: dict[str, bytes] | None = None,
     created: dt.datetime | None = None,
-    software: str = "sourcevault",
+    software: str | None = None,
 ) -> WaczExport:
     """Write `out` (atomically: temp file, then rename) and return what went in.
 
@@ -125,6 +182,7 @@ def export_wacz(
         raise ValueError(f"digest {report.digest.id} has no archived captures to export")
     created_s = (created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     created_iso = created_s.strftime("%Y-%m-%dT%H:%M:%SZ")
+    software = software or _default_software()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     resources: list[dict[str, object]] = []
@@ -157,21 +215,8 @@ def export_wacz(
             }
             package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
             package_hash = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
-            public = _raw_public(key.public_key())
-            digest = {
-                "path": "datapackage.json",
-                "hash": package_hash,
-                SIGNATURE_FIELD: {
-                    "algorithm": "Ed25519",
-                    "signed": "the UTF-8 bytes of `hash`",
-                    "publicKey": base64.b64encode(public).decode("ascii"),
-                    "keyFingerprint": public_key_fingerprint(public),
-                    "signature": base64.b64encode(key.sign(package_hash.encode("utf-8"))).decode(
-                        "ascii"
-                    ),
-                    "created": created_iso,
-                },
-            }
+            signed = sign_package_hash(key, package_hash, created=created_iso, software=software)
+            digest = {"path": "datapackage.json", "hash": package_hash, SIGNED_DATA_FIELD: signed}
             _write_entry(zf, "datapackage.json", package_bytes, zipfile.ZIP_DEFLATED)
             digest_bytes = json.dumps(digest, indent=2).encode("utf-8")
             _write_entry(zf, "datapackage-digest.json", digest_bytes, zipfile.ZIP_DEFLATED)
@@ -182,7 +227,7 @@ def export_wacz(
         warc_files=[p.name for p in warcs],
         pages=pages.count(b"\n") - 1,
         package_hash=package_hash,
-        key_fingerprint=public_key_fingerprint(public),
+        key_fingerprint=public_key_fingerprint(public_key_spki(key.public_key())),
     )
 
 
@@ -248,12 +293,24 @@ def _add_file(zf: zipfile.ZipFile, arcname: str, path: Path) -> dict[str, object
     info.compress_type = zipfile.ZIP_STORED
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+    # The staged file's size is known: ZIP64 only when it needs it. (With force_zip64,
+    # or a file_size set near the limit, zipfile writes the ZIP64 extra in the local
+    # header only, and ReplayWeb.page reads the member at the wrong offset.)
+    with (
+        open(path, "rb") as src,
+        zf.open(info, "w", force_zip64=needs_zip64(path.stat().st_size)) as dst,
+    ):
         while chunk := src.read(_READ):
             h.update(chunk)
             size += len(chunk)
             dst.write(chunk)
     return _resource(arcname, "sha256:" + h.hexdigest(), size)
+
+
+def needs_zip64(size: int) -> bool:
+    """Whether a member of `size` bytes needs ZIP64 fields (zipfile's own limit, so the
+    central directory, which zipfile decides by the same limit, agrees)."""
+    return size > zipfile.ZIP64_LIMIT
 
 
 def _add_bytes(zf: zipfile.ZipFile, arcname: str, data: bytes) -> dict[str, object]:
@@ -277,7 +334,9 @@ def _zip_time() -> tuple[int, int, int, int, int, int]:
 
 def verify_wacz(path: Path, *, trusted_key: bytes | None = None) -> WaczCheck:
     """Re-check a WACZ offline: file hashes, WARC record digests, report captures, the
-    package hash and its signature. Every mismatch is named in `problems`."""
+    package hash and its signature. Every mismatch is named in `problems`.
+
+    `trusted_key`: the DER SubjectPublicKeyInfo the signature must be made with."""
     path = Path(path)
     check = WaczCheck(path)
     try:
@@ -300,7 +359,7 @@ def verify_wacz(path: Path, *, trusted_key: bytes | None = None) -> WaczCheck:
         except ValueError as exc:
             check.problems.append(f"datapackage: not JSON: {exc}")
             return check
-        _check_signature(check, package_bytes, digest, trusted_key)
+        _check_signature(check, package_bytes, package, digest, trusted_key)
         staged = _check_resources(zf, package, names, Path(tmp_dir), check)
         for arcname, local in staged.items():
             if arcname.startswith("archive/"):
@@ -334,7 +393,11 @@ def _raw_stored(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 
 def _check_signature(
-    check: WaczCheck, package_bytes: bytes, digest: dict[str, object], trusted: bytes | None
+    check: WaczCheck,
+    package_bytes: bytes,
+    package: dict[str, object],
+    digest: dict[str, object],
+    trusted: bytes | None,
 ) -> None:
     actual = "sha256:" + hashlib.sha256(package_bytes).hexdigest()
     if digest.get("hash") != actual:
@@ -342,28 +405,85 @@ def _check_signature(
             f"datapackage.json: hash {actual} differs from datapackage-digest.json's "
             f"{digest.get('hash')}"
         )
-    sig = digest.get(SIGNATURE_FIELD)
-    if not isinstance(sig, dict):
-        check.problems.append(f"datapackage-digest.json: no {SIGNATURE_FIELD}: unsigned")
+    signed = digest.get(SIGNED_DATA_FIELD)
+    legacy = digest.get(LEGACY_SIGNATURE_FIELD)
+    if isinstance(signed, dict):
+        spki = _check_signed_data(check, signed, digest, package)
+    elif isinstance(legacy, dict):
+        spki = _check_legacy_signature(check, legacy, digest)
+    else:
+        check.problems.append(f"datapackage-digest.json: no {SIGNED_DATA_FIELD}: unsigned")
         return
-    try:
-        public = base64.b64decode(str(sig["publicKey"]), validate=True)
-        signature = base64.b64decode(str(sig["signature"]), validate=True)
-        Ed25519PublicKey.from_public_bytes(public).verify(
-            signature, str(digest.get("hash")).encode("utf-8")
-        )
-    except (KeyError, ValueError) as exc:
-        check.problems.append(f"datapackage-digest.json: unreadable signature: {exc}")
+    if spki is None:
         return
-    except InvalidSignature:
-        check.problems.append("datapackage-digest.json: signature does not match the hash")
-        return
-    check.key_fingerprint = public_key_fingerprint(public)
-    if trusted is not None and public != trusted:
+    check.key_fingerprint = public_key_fingerprint(spki)
+    if trusted is not None and spki != trusted:
         check.problems.append(
             f"datapackage-digest.json: signed by key {check.key_fingerprint}, "
             f"not the trusted key {public_key_fingerprint(trusted)}"
         )
+
+
+def _check_signed_data(
+    check: WaczCheck,
+    signed: dict[str, object],
+    digest: dict[str, object],
+    package: dict[str, object],
+) -> bytes | None:
+    """The spec's anonymous mode; returns the signing key's SPKI when the signature holds."""
+    where = f"datapackage-digest.json: {SIGNED_DATA_FIELD}"
+    if signed.get("hash") != digest.get("hash"):
+        check.problems.append(f"{where}: signs hash {signed.get('hash')}, not {digest.get('hash')}")
+        return None
+    if signed.get("created") != package.get("created"):
+        check.problems.append(
+            f"{where}: created {signed.get('created')} != datapackage.json's "
+            f"{package.get('created')}"
+        )
+    if "publicKey" not in signed:
+        kind = "domain-certificate" if "domainCert" in signed else "unknown"
+        check.problems.append(
+            f"{where}: a {kind} signature without publicKey: only the anonymous mode "
+            "(publicKey) is checked here"
+        )
+        return None
+    try:
+        spki = base64.b64decode(str(signed["publicKey"]), validate=True)
+        signature = base64.b64decode(str(signed["signature"]), validate=True)
+        public = serialization.load_der_public_key(spki)
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise ValueError("publicKey is not an ECDSA key")
+        n = _coordinate_bytes(public.curve)
+        if len(signature) == 2 * n:  # raw r||s, as WebCrypto signs
+            r, s = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+            signature = encode_dss_signature(r, s)
+        public.verify(signature, str(signed["hash"]).encode("utf-8"), ec.ECDSA(hashes.SHA256()))
+    except (KeyError, ValueError, UnsupportedAlgorithm) as exc:
+        check.problems.append(f"{where}: unreadable signature: {exc}")
+        return None
+    except InvalidSignature:
+        check.problems.append(f"{where}: signature does not match the hash")
+        return None
+    return spki
+
+
+def _check_legacy_signature(
+    check: WaczCheck, sig: dict[str, object], digest: dict[str, object]
+) -> bytes | None:
+    """`sourcevaultSignature`: Ed25519 over the UTF-8 bytes of `hash`, raw public key."""
+    try:
+        public = Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(str(sig["publicKey"]), validate=True)
+        )
+        signature = base64.b64decode(str(sig["signature"]), validate=True)
+        public.verify(signature, str(digest.get("hash")).encode("utf-8"))
+    except (KeyError, ValueError) as exc:
+        check.problems.append(f"datapackage-digest.json: unreadable signature: {exc}")
+        return None
+    except InvalidSignature:
+        check.problems.append("datapackage-digest.json: signature does not match the hash")
+        return None
+    return public_key_spki(public)
 
 
 def _check_resources(

@@ -522,7 +522,10 @@ def export(
     wacz: Annotated[Path, typer.Option("--wacz", help="the WACZ file to write")],
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Write one signed WACZ for a digest: its WARCs, CDXJ, pages, report, custody log."""
+    """Write one signed WACZ for a digest: its WARCs, CDXJ, pages, report, custody log.
+
+    The package is signed per the WACZ signing spec with the data dir's ECDSA key
+    (keys/wacz_ecdsa_p384); the custody log inside carries its own Ed25519 seal."""
     from archive.wacz import export_wacz  # logic in archive/wacz.py and worker/export.py
     from worker import custody
     from worker.export import plan_export
@@ -542,7 +545,7 @@ def export(
             report=plan.report,
             archive_dir=settings.archive_dir,
             warc_files=plan.warc_files,
-            key=key,
+            key=custody.load_or_create_wacz_key(settings.data_dir),
             extra_files=extra,
         )
     except (ValueError, FileNotFoundError) as exc:
@@ -558,7 +561,11 @@ def verify_wacz_cmd(
     wacz: Annotated[Path, typer.Argument(metavar="FILE", help="the WACZ to check")],
     public_key: Annotated[
         Path | None,
-        typer.Option("--public-key", help="PEM public key the signature must be made with"),
+        typer.Option(
+            "--public-key",
+            help="PEM public key the signature must be made with "
+            "(the exporting data dir's keys/wacz_ecdsa_p384.pub.pem)",
+        ),
     ] = None,
 ) -> None:
     """Offline: re-check every file hash, WARC record digest and the signature of a WACZ."""
@@ -570,8 +577,13 @@ def verify_wacz_cmd(
         raise _fail(f"{wacz}: no such file")
     trusted = None
     if public_key is not None:
-        pub = serialization.load_pem_public_key(public_key.read_bytes())
-        trusted = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        try:
+            pub = serialization.load_pem_public_key(public_key.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise _fail(f"{public_key}: not a PEM public key: {exc}") from exc
+        trusted = pub.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     result = verify_wacz(wacz, trusted_key=trusted)
     for problem in result.problems:
         typer.echo(f"MISMATCH {problem}")
