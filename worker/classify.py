@@ -27,6 +27,7 @@ from schemas.source import SourceStatus
 from worker.extract import PageFacts
 from worker.fetch import FetchResult
 from worker.fetch_errors import (
+    BadLocation,
     EgressRefused,
     FetchError,
     InvalidURL,
@@ -315,6 +316,7 @@ S = SourceStatus
 RULES: list[Rule] = [
     Rule("egress_refused", S.REFUSED, _err(EgressRefused)),
     Rule("invalid_url", S.INVALID, _err(InvalidURL)),
+    Rule("bad_redirect_location", S.INVALID, _err(BadLocation)),
     Rule("name_not_resolved", S.DEAD, _name_not_resolved),
     Rule("no_response", S.UNREACHABLE, _no_response),
     Rule("login_url", S.LOGIN_WALL, _login_url),

@@ -198,7 +198,10 @@ class EgressPolicy:
             return EgressDecision(False, f"invalid URL: {exc}")
         if parsed.scheme not in ALLOWED_SCHEMES:
             return EgressDecision(False, f"scheme {parsed.scheme!r} is not allowed")
-        host = parsed.host
+        try:
+            host = parsed.host
+        except ValueError as exc:  # an IDNA label httpx cannot decode
+            return EgressDecision(False, f"invalid URL host: {exc}")
         if not host:
             return EgressDecision(False, "URL has no host")
         if self.is_proxied(url):

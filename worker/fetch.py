@@ -40,12 +40,12 @@ import httpx
 from archive.records import HttpExchange, Truncation
 from worker.egress import ALLOWED_SCHEMES, EgressPolicy
 from worker.fetch_errors import (
+    BadLocation,
     ConnectError,
     DeadlineExceeded,
     EgressRefused,
     FetchError,
     NameNotResolved,
-    ProtocolError,
     RedirectLoop,
     TimeoutError_,
     TooLarge,
@@ -372,8 +372,9 @@ def fetch(
                 break
             try:
                 target = httpx.URL(hop.exchange.url).join(hop.location).copy_with(fragment=None)
-            except (httpx.InvalidURL, ValueError) as exc:
-                error = ProtocolError(f"bad Location {hop.location!r}: {exc}", url=current)
+                target.host  # noqa: B018 (decodes IDNA: "xn--" raises here, not at egress)
+            except (httpx.InvalidURL, ValueError) as exc:  # IDNAError is a ValueError
+                error = BadLocation(f"bad Location {hop.location!r}: {exc}", url=current)
                 break
             logger.debug("redirect %s %s -> %s", hop.exchange.status, current, target)
             current = str(target)

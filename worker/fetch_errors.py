@@ -13,7 +13,8 @@ FetchError                      every failure of a fetch; `.url` is the URL bein
 │   ├── ConnectionRefused       ECONNREFUSED
 │   └── ConnectionReset         ECONNRESET, during connect or mid-body
 ├── TLSError                    handshake or certificate failure (ssl.SSLError)
-├── ProtocolError               the peer broke HTTP (bad status line, bad Location, …)
+├── ProtocolError               the peer broke HTTP (bad status line, …)
+│   └── BadLocation             a redirect's Location is not a usable URL
 ├── TooManyRedirects
 │   └── RedirectLoop            the same request came round again
 ├── TooLarge                    the body passed max_body_bytes (the capture is truncated)
@@ -41,6 +42,7 @@ import httpx
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "BadLocation",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionRefused",
@@ -129,6 +131,12 @@ class TLSError(FetchError):
 
 class ProtocolError(FetchError):
     kind = "protocol_error"
+
+
+class BadLocation(ProtocolError):
+    """A redirect whose Location is not a usable URL: the link itself is broken."""
+
+    kind = "bad_location"
 
 
 class TooManyRedirects(FetchError):

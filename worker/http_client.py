@@ -178,6 +178,23 @@ def default_headers(settings: Settings) -> dict[str, str]:
     }
 
 
+class ManualRedirectClient(httpx.Client):
+    """httpx's Client for a fetcher that follows redirects by hand (worker.fetch).
+
+    Even with `follow_redirects=False`, httpx builds the next request from every
+    redirect's Location and raises, losing the response, when it cannot (`javascript:`,
+    `http://[::1/`, an undecodable IDNA host): the hop was never recorded and the source
+    got the wrong status. We never send that request, so it is not built; `fetch` reads
+    the Location itself, the egress policy refuses a forbidden scheme (`refused`) and an
+    unusable one is a `BadLocation` (`invalid`).
+    """
+
+    def _build_redirect_request(
+        self, request: httpx.Request, response: httpx.Response
+    ) -> httpx.Request:
+        return request  # `response.next_request` is never used: worker.fetch follows
+
+
 def build_client(
     settings: Settings,
     *,
@@ -220,7 +237,7 @@ def build_client(
             )
         if routes:
             logger.info("proxies in use: %s", _redacted(routes.table))
-    return httpx.Client(
+    return ManualRedirectClient(
         transport=transport,
         mounts=mounts or None,
         trust_env=False,  # we read the environment ourselves, above
