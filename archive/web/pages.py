@@ -283,6 +283,30 @@ def report_json(request: Request, run_id: str, svc: Svc, _user: Auditor) -> Resp
     )
 
 
+@router.get("/digests/{run_id}/robust.{fmt}")
+def robust_digest(request: Request, run_id: str, fmt: str, svc: Svc, _user: Auditor) -> Response:
+    """The digest written back with Robust Links (worker.robustify), to publish."""
+    from worker.robustify import Format, render
+
+    try:
+        chosen = Format(fmt)
+    except ValueError:
+        return page(request, "message.html", 404, title="No such format", message=fmt)
+    report = _report_or_404(request, svc, run_id)
+    if isinstance(report, HTMLResponse):
+        return report
+    types = {
+        Format.HTML: "text/html; charset=utf-8",
+        Format.MD: "text/markdown; charset=utf-8",
+        Format.DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+    return Response(
+        render(report, chosen),
+        media_type=types[chosen],
+        headers={"Content-Disposition": f'attachment; filename="{run_id}-robust.{fmt}"'},
+    )
+
+
 @router.get("/digests/{run_id}/incidents", response_class=HTMLResponse)
 def incidents(
     request: Request,

@@ -22,7 +22,7 @@ from worker import jobs
 from worker.cite import CitationNotFound, CitationTarget, resolve_citation
 from worker.db import Run, as_utc, make_engine, make_session_factory
 from worker.digest_parser import parse_digest
-from worker.report import ReplayUrl, build_report
+from worker.report import ReplayUrl, current_report
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,10 @@ class Service:
             )
 
     def report(self, run_id: str) -> Report:
+        """The sealed report once the run is finalized (worker.report.current_report)."""
         with self.sessions() as session:
             try:
-                return build_report(session, run_id, replay_url=self.replay_url)
+                return current_report(session, self.settings, run_id)
             except KeyError as exc:
                 raise NotFound(run_id) from exc
 
