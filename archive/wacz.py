@@ -73,6 +73,7 @@ __all__ = [
     "WaczCheck",
     "WaczExport",
     "export_wacz",
+    "needs_zip64",
     "public_key_fingerprint",
     "public_key_spki",
     "sign_package_hash",
