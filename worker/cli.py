@@ -20,13 +20,8 @@ from archive.web.render import render_html
 from schemas import Digest, Report
 from worker import jobs
 from worker.db import make_engine, make_session_factory
-from worker.digest_parser import (
-    MAX_YEAR,
-    MIN_YEAR,
-    DigestInputError,
-    parse_digest,
-    read_digest_text,
-)
+from worker.digest_parser import MAX_YEAR, MIN_YEAR, parse_digest
+from worker.digest_read import DigestInputError, read_digest_file
 from worker.report import current_report, render_csv, report_dir, write_report_files
 from worker.settings import Settings, SettingsError, load_settings
 
@@ -81,7 +76,7 @@ def _settings(**overrides: object) -> Settings:
 
 def _load_digest(path: Path, year: int | None) -> Digest:
     try:
-        text = read_digest_text(path)
+        text = read_digest_file(path)
     except FileNotFoundError as exc:
         raise _fail(f"{path}: no such file") from exc
     except IsADirectoryError as exc:

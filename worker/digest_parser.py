@@ -29,8 +29,7 @@ problem naming its line, never silently dropped. Bidirectional-control character
 than it reads: each line carrying one is a `bidi_control` problem, and
 `worker.urls.find_urls` removes them from footnote URLs.
 
-`read_digest_text` turns a file into text, refusing binary, empty, oversize and
-undecodable input with a `DigestInputError` that names the problem.
+Reading a file or an upload into this text is `worker.digest_read`.
 """
 
 from __future__ import annotations
@@ -42,9 +41,6 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from charset_normalizer import from_bytes
 
 from schemas.common import Problem, ProblemCode
 from schemas.digest import Digest, Footnote, FootnoteURL, Incident
@@ -52,7 +48,7 @@ from schemas.source import Source, SourceStatus
 from worker.people import extract_people
 from worker.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "DigestInputError", "parse_digest", "read_digest_text"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "parse_digest"]
 
 # The years a digest's dates may be given in (`--year`, the API's `year`): far enough
 # from datetime's limits that date arithmetic on them (date windows, next re-check)
@@ -60,68 +56,7 @@ __all__ = ["MAX_YEAR", "MIN_YEAR", "DigestInputError", "parse_digest", "read_dig
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
 logger = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------
-# reading a file
-
-
-class DigestInputError(ValueError):
-    """The digest file cannot be used: binary, empty, too large or undecodable."""
-
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message if line is None else f"{message} (line {line})")
-        self.line = line
-
-
-_BINARY_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-_MAX_CONTROL_RATIO = 0.05  # text has a few stray control characters at most
-_NEWLINE_RE = re.compile(r"\r\n?")
-
-
-def read_digest_text(path: Path, *, max_bytes: int = 20_000_000) -> str:
-    """Read a digest file as text with `\\n` newlines.
-
-    Error messages name the problem, not the file: callers add the path.
-
-    UTF-8 (with or without BOM) and UTF-16 with BOM are decoded directly; anything
-    else goes to charset detection (Windows-1251 is common in Kazakhstan).
-    """
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DigestInputError(f"too large ({size} bytes, limit {max_bytes})")
-    data = path.read_bytes()
-    if not data.strip():
-        raise DigestInputError("empty file")
-    text = _decode(data)
-    if not text.strip():
-        raise DigestInputError("empty file")
-    controls = len(_BINARY_CONTROL_RE.findall(text))
-    if controls > _MAX_CONTROL_RATIO * len(text):
-        raise DigestInputError(f"binary file, not text ({controls} control characters)")
-    return _NEWLINE_RE.sub("\n", text.removeprefix("\ufeff"))
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise DigestInputError(f"undecodable UTF-16: {exc.reason}") from exc
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise DigestInputError("binary file (NUL byte)", line=line)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line = data.count(b"\n", 0, exc.start) + 1
-        best = from_bytes(data).best()
-        if best is None:
-            raise DigestInputError(
-                "undecodable: not UTF-8 and no known encoding fits", line=bad_line
-            ) from exc
-        logger.info("digest is not UTF-8; decoding it as %s", best.encoding)
-        return str(best)
-
+_NEWLINES = re.compile(r"\r\n?")
 
 # ---------------------------------------------------------------------------
 # dates
@@ -479,7 +414,7 @@ def parse_digest(text: str, *, name: str = "digest", year: int | None = None) ->
         raise ValueError(f"year {year} is not between {MIN_YEAR} and {MAX_YEAR}")
     # Lone surrogates cannot be validated into a model; they only come from broken input.
     text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    text = _NEWLINE_RE.sub("\n", text).removeprefix("\ufeff")
+    text = _NEWLINES.sub("\n", text).removeprefix("\ufeff")
     digest_id = f"{_slug(name)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     title = _title(name)
     if not text.strip():

@@ -1,56 +1,20 @@
-"""An uploaded or pasted digest → plain text the parser reads, or a clear UploadError.
+"""An uploaded or pasted digest → its text and parse, in the web app's parse process.
 
-.txt/.md go through the parser's own reader (encoding detection, binary refusal);
-.docx is read from its XML (Word footnotes become `[n]` markers plus `[n] text` lines,
-like a digest written by hand); .html becomes text with block elements on their own
-lines and link targets kept, since a footnote's URL is often only in `href`.
-
-A .docx is a zip: a few hundred kilobytes can expand to gigabytes. Every member's
-declared size and compression ratio is checked before anything is read, and the parts
-we read are read in chunks that stop at the cap (a header can lie). XML is parsed
-without entity expansion or network access. The web app calls `read_and_parse` in a
-worker process with a time limit (`archive.web.parse_pool`), never on its event loop.
+Reading is `worker.digest_read` (the command line reads files the same way); this module
+is what the web app runs in a worker process with a time limit (`archive.web.parse_pool`).
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
-import zipfile
-from pathlib import Path
-
-from lxml import etree, html
-
 from schemas import Digest
-from worker.digest_parser import DigestInputError, parse_digest, read_digest_text
+from worker.digest_parser import parse_digest
+from worker.digest_read import ACCEPTED, DigestInputError, DigestTooLarge, read_digest_bytes
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ""}
-HTML_SUFFIXES = {".html", ".htm"}
-DOCX_SUFFIXES = {".docx"}
-ACCEPTED = sorted(TEXT_SUFFIXES | HTML_SUFFIXES | DOCX_SUFFIXES - {""})
+__all__ = ["ACCEPTED", "UploadError", "UploadTooLarge", "read_and_parse"]
 
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-_BLOCK_TAGS = {
-    "p", "div", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6",
-    "blockquote", "pre", "section", "article", "table", "ul", "ol", "dd", "dt", "hr",
-}  # fmt: skip
-
-
-class UploadError(ValueError):
-    """The upload cannot be used as a digest; the message is shown to the editor as is."""
-
-
-class UploadTooLarge(UploadError):
-    pass
-
-
-# Word's own XML compresses 5-20×; a member that expands more than this is refused.
-MAX_MEMBER_BYTES = 32 * 1024 * 1024  # uncompressed, per member
-MAX_TOTAL_BYTES = 64 * 1024 * 1024  # uncompressed, every member together
-MAX_RATIO = 100  # uncompressed / compressed, for members over RATIO_FLOOR
-RATIO_FLOOR = 1024 * 1024
-_CHUNK = 1024 * 1024
-_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+# the web app's names for the reader's errors: their messages are shown to the editor
+UploadError = DigestInputError
+UploadTooLarge = DigestTooLarge
 
 
 def read_and_parse(
@@ -58,193 +22,5 @@ def read_and_parse(
 ) -> tuple[str, Digest]:
     """The text of an upload (`filename` and its bytes) or pasted text (a str), and its
     parse: what the web app runs in a worker process."""
-    text = data if isinstance(data, str) else digest_text(filename, data, max_bytes=max_bytes)
+    text = data if isinstance(data, str) else read_digest_bytes(filename, data, max_bytes=max_bytes)
     return text, parse_digest(text, name=name, year=year)
-
-
-def digest_text(filename: str | None, data: bytes, *, max_bytes: int) -> str:
-    """Text of an uploaded digest file, chosen by its extension."""
-    name = Path(filename or "digest.txt").name
-    if len(data) > max_bytes:
-        raise UploadTooLarge(f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
-    if not data.strip():
-        raise UploadError(f"{name} is empty")
-    suffix = Path(name).suffix.lower()
-    if suffix in DOCX_SUFFIXES:
-        text = docx_text(data, name)
-    elif suffix in HTML_SUFFIXES:
-        text = html_text(_decode_text(data, name), name)
-    elif suffix in TEXT_SUFFIXES:
-        text = _decode_text(data, name)
-    else:
-        raise UploadError(
-            f"{name}: {suffix} files are not digests we can read; "
-            f"upload one of {', '.join(ACCEPTED)}"
-        )
-    if not text.strip():
-        raise UploadError(f"{name} has no text")
-    return text
-
-
-def _decode_text(data: bytes, name: str) -> str:
-    if data.startswith(b"PK\x03\x04"):
-        raise UploadError(f"{name} is a zip or Office file, not text: upload .docx as .docx")
-    # The parser's reader takes a path: it owns the encoding and binary rules.
-    with tempfile.NamedTemporaryFile(suffix=".txt") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        try:
-            return read_digest_text(Path(tmp.name), max_bytes=len(data) + 1)
-        except DigestInputError as exc:
-            raise UploadError(f"{name}: {exc}") from exc
-
-
-def docx_text(data: bytes, name: str = "digest.docx") -> str:
-    """Paragraphs of a .docx, with Word footnotes as `[n]` markers and `[n] text` lines."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            _check_members(zf, name)
-            budget = _Budget(name)
-            document = _xml(budget.read(zf, "word/document.xml"))
-            notes_xml = (
-                budget.read(zf, "word/footnotes.xml")
-                if "word/footnotes.xml" in zf.namelist()
-                else None
-            )
-            rels = _docx_links(zf, budget)
-    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, NotImplementedError) as exc:
-        raise UploadError(f"{name} is not a readable .docx file ({exc})") from exc
-    lines = [_docx_paragraph(p, rels) for p in document.iter(f"{_W}p")]
-    if notes_xml is not None:
-        for note in _xml(notes_xml).iter(f"{_W}footnote"):
-            number = (note.get(f"{_W}id") or "").strip()
-            # -1 and 0 are Word's separators; an id that is not a number ("abc") is kept
-            # as written, and the parser reports its line
-            if not number or (number.lstrip("-").isdigit() and int(number) < 1):
-                continue
-            body = " ".join(_docx_paragraph(p, rels) for p in note.iter(f"{_W}p")).strip()
-            lines.append(f"[{number}] {body}")
-    return "\n".join(lines)
-
-
-def _xml(data: bytes) -> etree._Element:
-    return etree.fromstring(data, _XML)
-
-
-def _check_members(zf: zipfile.ZipFile, name: str) -> None:
-    """Refuse a zip bomb from its directory, before reading any member."""
-    total = 0
-    for info in zf.infolist():
-        total += info.file_size
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise UploadTooLarge(
-                f"{name}: member {info.filename} expands to {info.file_size:,} bytes "
-                f"(from {info.compress_size:,}); the limit is {MAX_MEMBER_BYTES:,} bytes"
-            )
-        if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
-            raise UploadTooLarge(
-                f"{name}: member {info.filename} expands {ratio:,.0f}-fold "
-                f"({info.compress_size:,} → {info.file_size:,} bytes); "
-                f"the limit is {MAX_RATIO}-fold: a zip bomb, not a Word document"
-            )
-    if total > MAX_TOTAL_BYTES:
-        raise UploadTooLarge(
-            f"{name}: its members expand to {total:,} bytes together; "
-            f"the limit is {MAX_TOTAL_BYTES:,} bytes"
-        )
-
-
-class _Budget:
-    """Reads members in chunks and stops at the caps, whatever their headers said."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.total = 0
-
-    def read(self, zf: zipfile.ZipFile, member: str) -> bytes:
-        info = zf.getinfo(member)
-        chunks: list[bytes] = []
-        size = 0
-        with zf.open(info) as f:
-            while chunk := f.read(_CHUNK):
-                size += len(chunk)
-                self.total += len(chunk)
-                if size > MAX_MEMBER_BYTES or self.total > MAX_TOTAL_BYTES:
-                    raise UploadTooLarge(
-                        f"{self.name}: member {member} expands past {size:,} bytes "
-                        f"(declared {info.file_size:,}, compressed {info.compress_size:,}); "
-                        f"the limit is {MAX_MEMBER_BYTES:,} bytes"
-                    )
-                if size > RATIO_FLOOR and size > MAX_RATIO * max(info.compress_size, 1):
-                    raise UploadTooLarge(
-                        f"{self.name}: member {member} expands past {size:,} bytes from "
-                        f"{info.compress_size:,} compressed, more than {MAX_RATIO}-fold"
-                    )
-                chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _docx_links(zf: zipfile.ZipFile, budget: _Budget) -> dict[str, str]:
-    """Relationship id → URL of the document's hyperlinks."""
-    targets: dict[str, str] = {}
-    for part in ("word/_rels/document.xml.rels", "word/_rels/footnotes.xml.rels"):
-        if part in zf.namelist():
-            for rel in _xml(budget.read(zf, part)):
-                if rel.get("TargetMode") == "External" and rel.get("Id"):
-                    targets[rel.get("Id", "")] = rel.get("Target", "")
-    return targets
-
-
-def _docx_paragraph(p: etree._Element, links: dict[str, str]) -> str:
-    parts: list[str] = []
-    for el in p.iter():
-        if el.tag == f"{_W}t" and el.text:
-            parts.append(el.text)
-        elif el.tag == f"{_W}tab":
-            parts.append("\t")
-        elif el.tag == f"{_W}footnoteReference":
-            parts.append(f"[{el.get(f'{_W}id')}]")
-        elif el.tag == f"{_W}hyperlink":
-            target = links.get(
-                el.get(
-                    "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id", ""
-                ),
-                "",
-            )
-            shown = "".join(t.text or "" for t in el.iter(f"{_W}t"))
-            if target and target not in shown:
-                parts.append(f" {target} ")  # the link text alone would lose the URL
-    return "".join(parts).strip()
-
-
-def html_text(markup: str, name: str = "digest.html") -> str:
-    """Visible text of an HTML digest, one block per line, with link targets kept."""
-    try:
-        root = html.document_fromstring(markup)
-    except (etree.ParserError, ValueError) as exc:
-        raise UploadError(f"{name} is not readable HTML ({exc})") from exc
-    for bad in root.xpath("//script|//style|//noscript|//template|//head"):
-        bad.drop_tree()
-    out: list[str] = []
-    _walk(root, out)
-    lines = (" ".join(line.split()) for line in "".join(out).split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
-def _walk(el: html.HtmlElement, out: list[str]) -> None:
-    tag = el.tag if isinstance(el.tag, str) else ""
-    if tag in _BLOCK_TAGS:
-        out.append("\n")
-    if el.text and tag:
-        out.append(el.text)
-    for child in el:
-        _walk(child, out)
-    if tag == "a":
-        href = el.get("href", "")
-        if href.startswith(("http://", "https://")) and href not in el.text_content():
-            out.append(f" {href} ")
-    if tag in _BLOCK_TAGS:
-        out.append("\n")
-    if el.tail:
-        out.append(el.tail)

@@ -26,7 +26,8 @@ import pytest
 from archive.web.auth import Role, UserStore
 from tests.fixtureweb import start_fixture_web
 from tests.servers import free_port, redis_server
-from worker.digest_parser import parse_digest, read_digest_text
+from worker.digest_parser import parse_digest
+from worker.digest_read import read_digest_file
 from worker.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -193,7 +194,7 @@ def _login(page: object, base: str, role: str, next_path: str = "/") -> None:
 
 def test_editor_queues_and_auditor_follows_a_citation(stack: Stack, browser: object) -> None:
     base = stack.base_url
-    expected = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)
+    expected = parse_digest(read_digest_file(DIGEST), name=DIGEST.stem)
     # the fixture web is loopback only; nothing in the browser may leave the app (127.0.0.1)
     # and replay (127.0.0.2)
     ctx = browser.new_context(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]

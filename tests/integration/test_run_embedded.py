@@ -17,7 +17,8 @@ from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
 from worker import pipeline
 from worker.db import CaptureJob, CaptureRow
-from worker.digest_parser import parse_digest, read_digest_text
+from worker.digest_parser import parse_digest
+from worker.digest_read import read_digest_file
 from worker.runner import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
@@ -36,7 +37,7 @@ def september_run(
     route_through(mp, fixture_web_session, embedded=True)
     fixture_web_session.clear_requests()
     settings = load_settings(data_dir=tmp_path_factory.mktemp("data"), concurrency=4)
-    digest = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)
+    digest = parse_digest(read_digest_file(DIGEST), name=DIGEST.stem)
     outcome = run_digest(settings, digest, source_name=str(DIGEST), timeout=300)
     try:
         yield settings, outcome

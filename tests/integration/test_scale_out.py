@@ -28,7 +28,8 @@ from tests.servers import redis_server
 from tests.workers import running_workers, sourcevault, wait_for, worker_env
 from worker import jobs
 from worker.db import CaptureJob, CaptureRow, JobStatus, RunState
-from worker.digest_parser import parse_digest, read_digest_text
+from worker.digest_parser import parse_digest
+from worker.digest_read import read_digest_file
 from worker.runner import run_digest
 from worker.runtime import close_runtime
 from worker.settings import Settings, load_settings
@@ -168,7 +169,7 @@ def test_the_embedded_run_works_on_postgresql_too(
         concurrency=4,
         per_host_delay=0,
     )
-    digest = parse_digest(read_digest_text(DIGEST), name=DIGEST.stem)
+    digest = parse_digest(read_digest_file(DIGEST), name=DIGEST.stem)
     try:
         outcome = run_digest(settings, digest, source_name=str(DIGEST), timeout=300)
     finally:

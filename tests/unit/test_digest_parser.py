@@ -23,13 +23,8 @@ from hypothesis import strategies as st
 from schemas.common import ProblemCode
 from schemas.digest import Digest
 from schemas.source import SourceStatus
-from worker.digest_parser import (
-    MAX_YEAR,
-    MIN_YEAR,
-    DigestInputError,
-    parse_digest,
-    read_digest_text,
-)
+from worker.digest_parser import MAX_YEAR, MIN_YEAR, parse_digest
+from worker.digest_read import DigestInputError, read_digest_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEPTEMBER = ROOT / "examples" / "2021-09-kazakhstan.txt"
@@ -40,7 +35,7 @@ UPDATE_GOLDEN = os.environ.get("SOURCEVAULT_UPDATE_GOLDEN") == "1"
 
 @pytest.fixture(scope="module")
 def september() -> Digest:
-    return parse_digest(read_digest_text(SEPTEMBER), name="2021-09-kazakhstan")
+    return parse_digest(read_digest_file(SEPTEMBER), name="2021-09-kazakhstan")
 
 
 def _problems(digest: Digest, code: ProblemCode) -> list[tuple[int | None, int | None]]:
@@ -589,7 +584,7 @@ def test_parse_never_raises_on_digest_like_text(lines: list[str], year: int | No
 def test_read_utf8_with_bom_and_windows_newlines(tmp_path: Path) -> None:
     path = tmp_path / "d.txt"
     path.write_bytes("\ufeffSeptember 1, Алматы [1]\r\n[1] https://a.kz/\r\n".encode())
-    assert read_digest_text(path) == "September 1, Алматы [1]\n[1] https://a.kz/\n"
+    assert read_digest_file(path) == "September 1, Алматы [1]\n[1] https://a.kz/\n"
 
 
 def test_read_windows_1251(tmp_path: Path) -> None:
@@ -600,17 +595,17 @@ def test_read_windows_1251(tmp_path: Path) -> None:
     )
     path = tmp_path / "d.txt"
     path.write_bytes(text.encode("cp1251"))
-    assert read_digest_text(path) == text
+    assert read_digest_file(path) == text
 
 
 def test_read_utf16_with_bom(tmp_path: Path) -> None:
     path = tmp_path / "d.txt"
     path.write_bytes("September 1, Almaty [1]\r\n".encode("utf-16"))
-    assert read_digest_text(path) == "September 1, Almaty [1]\n"
+    assert read_digest_file(path) == "September 1, Almaty [1]\n"
 
 
 def test_read_september_file_unchanged() -> None:
-    assert read_digest_text(SEPTEMBER) == SEPTEMBER.read_text("utf-8")
+    assert read_digest_file(SEPTEMBER) == SEPTEMBER.read_text("utf-8")
 
 
 @pytest.mark.parametrize(
@@ -624,17 +619,17 @@ def test_read_september_file_unchanged() -> None:
     ],
 )
 def test_read_rejects_bad_input(tmp_path: Path, data: bytes, max_bytes: int, message: str) -> None:
-    path = tmp_path / "d.bin"
+    path = tmp_path / "d.txt"
     path.write_bytes(data)
     with pytest.raises(DigestInputError, match=message):
-        read_digest_text(path, max_bytes=max_bytes)
+        read_digest_file(path, max_bytes=max_bytes)
 
 
 def test_read_names_the_line_of_a_nul_byte(tmp_path: Path) -> None:
-    path = tmp_path / "d.bin"
+    path = tmp_path / "d.txt"
     path.write_bytes(b"one\ntwo\nth\x00ree\n")
     with pytest.raises(DigestInputError) as caught:
-        read_digest_text(path)
+        read_digest_file(path)
     assert caught.value.line == 3
     assert "line 3" in str(caught.value)
 
