@@ -385,7 +385,7 @@ def test_database_locked_while_captures_commit_they_wait_and_nothing_is_half_wri
             # the capture reaches its commit: its records are in the WARC, its rows are not
             wait_for(
                 lambda: dep.warc_responses(include_open=True)[urls[1]] == 1,
-                timeout=30,
+                timeout=90,  # a loaded two-core machine starts workers slowly
                 what="the held page's records written",
                 on_timeout=w1.tail,
             )
