@@ -130,7 +130,8 @@ class HttpExchange:
     truncated: bool = False
     truncation: Truncation | None = None  # why it was cut (WARC-Truncated); None: unspecified
     # facts of the connection (TLS version, peer certificate chain, socket addresses):
-    # built by worker.tlsinfo, split into public and sealed custody records by worker.custody
+    # built by worker.fetch.tlsinfo, split into public and sealed custody records
+    # by worker.custody.log
     connection: dict[str, Any] | None = None
 
 

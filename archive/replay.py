@@ -21,7 +21,8 @@ the page text in the main document. Memento (RFC 7089) is on: a TimeGate at
 response carries `Memento-Datetime` and `Link`) and a TimeMap at
 `/<coll>/timemap/link/<url>`.
 
-Entry module: it may import worker.settings (to read the port from replay_base_url).
+It takes paths and URLs, never the worker's Settings: archive/ imports only schemas and
+itself.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ import httpx
 
 from archive.cdxj import ensure_index_files
 from archive.collection import Collection
-from worker.settings import Settings
 
 __all__ = [
     "PYWB_PYTHON",
@@ -295,31 +295,26 @@ def _pywb_env(config: Path) -> dict[str, str]:
 
 
 def start_pywb(
-    settings_or_data_dir: Settings | Path | str,
+    data_dir: Path | str,
     port: int | None = None,
     host: str | None = None,
     *,
+    replay_base_url: str | None = None,
     collection: str | None = None,
     command: Sequence[str] | None = None,
 ) -> PywbProcess:
     """Start pywb over a data dir and wait until it answers; returns the running process.
 
-    Given Settings, the data dir, collection, port and host come from them: the port of
-    `replay_base_url` (default 8090) and its host when that is a loopback address, else
-    127.0.0.2 (a public name belongs to a reverse proxy in front of it; see
-    `replay_bind_host`). Use the result as a context manager (`with start_pywb(settings)
-    as pywb:`) or call `stop()`.
+    With `replay_base_url` (settings.replay_base_url), the port and host come from it:
+    its port (default 8090) and its host when that is a loopback address, else 127.0.0.2
+    (a public name belongs to a reverse proxy in front of it; see `replay_bind_host`).
+    Use the result as a context manager (`with start_pywb(...) as pywb:`) or `stop()`.
     """
-    if isinstance(settings_or_data_dir, Settings):
-        settings = settings_or_data_dir
-        data_dir = settings.data_dir
-        collection = collection or settings.collection
+    if replay_base_url is not None:
         if port is None:
-            port = urlsplit(settings.replay_base_url).port or DEFAULT_PORT
+            port = urlsplit(replay_base_url).port or DEFAULT_PORT
         if host is None:
-            host = replay_bind_host(settings.replay_base_url)
-    else:
-        data_dir = Path(settings_or_data_dir)
+            host = replay_bind_host(replay_base_url)
     process = PywbProcess(
         data_dir=Path(data_dir),
         port=port if port is not None else DEFAULT_PORT,

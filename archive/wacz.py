@@ -16,7 +16,7 @@ Signing follows the WACZ Signing and Verification spec (0.1.0), anonymous mode: 
 `version`, `signature` and `publicKey`. The signature is ECDSA with SHA-256 over the UTF-8
 bytes of `hash`, base64 of the raw r||s pair (IEEE P1363, what WebCrypto's verify takes);
 `publicKey` is base64 of the key's DER SubjectPublicKeyInfo. The key is the data dir's
-P-384 key (worker.custody.load_or_create_wacz_key, 0600, made on first use): P-384
+P-384 key (worker.custody.log.load_or_create_wacz_key, 0600, made on first use): P-384
 because ReplayWeb.page imports anonymous public keys as P-384, and it is the tool that
 checks these signatures (py-wacz 0.6.0's `--verify-auth` checks only the spec's other,
 domain-certificate mode). A signature proves the package is unchanged since export; that

@@ -1,7 +1,7 @@
 """The CPU ceiling: extract every bench page from memory on all cores, no network.
 
 `python -m bench.cpu_ceiling [site options] [--processes N]` builds the pages first
-(untimed), then times `worker.extract.extract` over all of them in a fork-started
+(untimed), then times `worker.extract.page.extract` over all of them in a fork-started
 multiprocessing pool, and prints one JSON line: pages, seconds, cpu_seconds (the pool's
 children, measured with RUSAGE_CHILDREN around the timed map).
 """
@@ -18,7 +18,7 @@ import time
 
 from bench.site import build_urls, page_html
 from bench.web import site_args, spec_from
-from worker.extract import ExtractedPage, ExtractOptions, extract
+from worker.extract.page import ExtractedPage, ExtractOptions, extract
 
 _PAGES: list[tuple[str, bytes]] = []  # filled before the fork; children read it copy-on-write
 

@@ -7,7 +7,7 @@
 Pages: `bench.extraction_pages` (self-written, labelled, in memory). Contenders, each
 given the page's bytes and URL:
 
-- **sourcevault**: `worker.extract.extract(html, url=url, charset=charset,
+- **sourcevault**: `worker.extract.page.extract(html, url=url, charset=charset,
   options=ExtractOptions())` (the only one told the HTTP header's charset, as a capture is);
 - **trafilatura + htmldate**: `trafilatura.extract(html, url=url)` (default settings) and
   `htmldate.find_date(html, original_date=True, url=url)` (extensive search, its default);
@@ -43,7 +43,7 @@ import trafilatura
 from htmldate import find_date
 
 from bench.extraction_pages import CLASSES, Page, build_pages
-from worker.extract import ExtractedPage, ExtractOptions, extract
+from worker.extract.page import ExtractedPage, ExtractOptions, extract
 
 __all__ = ["CONTENDERS", "FIGURES", "main", "render", "run", "select", "summarize", "token_f1"]
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", type=Path, help="write every page's raw results here")
     parser.add_argument("--limit", type=int, default=None, help="pages, round-robin over classes")
     args = parser.parse_args(argv)
-    for name in ("trafilatura", "htmldate", "worker.extract", "charset_normalizer"):
+    for name in ("trafilatura", "htmldate", "worker.extract.page", "charset_normalizer"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
     wall, cpu = time.perf_counter(), time.process_time()

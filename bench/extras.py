@@ -3,11 +3,11 @@
 Each runs in its own subprocess (`python -m bench.extras huge|parse|report …`) so its
 memory is its own, and prints one JSON line.
 
-- `huge --proxy URL --mb N`: `worker.fetch.fetch` of `/_huge?mb=N` (incompressible bytes)
+- `huge --proxy URL --mb N`: `worker.fetch.fetcher.fetch` of `/_huge?mb=N` (incompressible bytes)
   then `archive.warc_writer` writes it; peak RSS growth = the kernel's high-water mark
   (reset via /proc/self/clear_refs after imports) minus the RSS before the fetch.
-- `parse --incidents N`: `worker.digest_parser.parse_digest` of an N-incident digest.
-- `report --sources N`: `worker.report.build_report` over a synthetic SQLite database of
+- `parse --incidents N`: `worker.digest.parse.parse_digest` of an N-incident digest.
+- `report --sources N`: `worker.report.build.build_report` over a synthetic SQLite database of
   one run with N sources, each with a capture row and an `ok` evidence.
 """
 
@@ -38,8 +38,8 @@ def huge(proxy: str, mb: int) -> dict[str, object]:
     import os
 
     from archive.warc_writer import WarcWriter
-    from worker.fetch import FetchLimits, fetch
-    from worker.http_client import build_client, build_egress_policy
+    from worker.fetch.client import build_client, build_egress_policy
+    from worker.fetch.fetcher import FetchLimits, fetch
     from worker.settings import load_settings
 
     os.environ["HTTP_PROXY"] = proxy
@@ -86,7 +86,7 @@ def _digest(incidents: int) -> str:
 
 
 def parse(incidents: int, repeats: int) -> dict[str, object]:
-    from worker.digest_parser import parse_digest
+    from worker.digest.parse import parse_digest
 
     text = _digest(incidents)
     times = []
@@ -105,18 +105,10 @@ def parse(incidents: int, repeats: int) -> dict[str, object]:
 def report(sources: int, repeats: int) -> dict[str, object]:
     from bench.site import PEOPLE, SiteSpec, build_urls, page_html
     from schemas import Evidence, SourceStatus
-    from worker.db import (
-        CaptureJob,
-        CaptureRow,
-        EvidenceRow,
-        JobStatus,
-        Run,
-        RunState,
-        make_engine,
-        make_session_factory,
-    )
-    from worker.digest_parser import parse_digest
-    from worker.report import build_report
+    from worker.digest.parse import parse_digest
+    from worker.report.build import build_report
+    from worker.store.engine import make_engine, make_session_factory
+    from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, JobStatus, Run, RunState
 
     urls = build_urls(SiteSpec(urls=sources, fault_rate=0))
     digest = parse_digest(_digest(sources // 2), name="bench-report")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from worker.digest_parser import parse_digest
+from worker.digest.parse import parse_digest
 
 
 def digest_text(markers: int, *, with_urls: bool) -> str:

@@ -281,7 +281,7 @@ def _measure(
         cpu = _median(runs["cpu"])
         ceilings["cpu"] = (
             cpu.urls_per_s,
-            f"worker.extract.extract of the {cpu.extra['pages']} pages on {os.cpu_count()} "
+            f"worker.extract.page.extract of the {cpu.extra['pages']} pages on {os.cpu_count()} "
             f"processes, no network (measured)",
         )
     lowest_name = min(ceilings, key=lambda k: ceilings[k][0])
@@ -382,7 +382,7 @@ def _extras(
         {
             "name": (
                 f"{args.huge_mb} MB response streamed into WARC "
-                "(worker.fetch + archive.warc_writer)"
+                "(worker.fetch.fetcher + archive.warc_writer)"
             ),
             "result": (
                 f"peak RSS growth {growth:.1f} MB, {huge['seconds']:.1f} s, "

@@ -29,8 +29,8 @@ from tests.fixtureweb import Request, Response, start_fixture_web
 from tests.pg import postgres_cluster
 from tests.servers import redis_server
 from tests.workers import running_workers, sourcevault, wait_for, worker_env
-from worker import jobs
-from worker.db import Attempt, RunState
+from worker.store import jobs
+from worker.store.models import Attempt, RunState
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ class ProblemCode(StrEnum):
     TRUNCATED = "truncated"
     EXTRACTION_FAILED = "extraction_failed"
     CAPTURE_FAILED = "capture_failed"
-    # link-rot watch and sources that resist capture (worker.recheck, worker.profiles)
+    # link-rot watch and sources that resist capture (worker.capture.recheck, worker.sites.profiles)
     PROFILE_EXPIRED = "profile_expired"
     CONTENT_CHANGED = "content_changed"
 

@@ -89,7 +89,7 @@ class Evidence(Model):
         default=None, description="the fetch failure's kind, e.g. name_not_resolved, read_timeout"
     )
     rule: str | None = Field(
-        default=None, description="the worker.classify rule that decided, e.g. soft_404_phrase"
+        default=None, description="the worker.judge.rules rule that decided, e.g. soft_404_phrase"
     )
     probe: ProbeResult | None = Field(
         default=None, description="the soft-404 sibling probe, when one was compared"

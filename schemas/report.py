@@ -84,7 +84,8 @@ class SourceReport(Model):
     capture: Capture | None = None
     text_excerpt: str | None = None
     problems: list[Problem] = Field(default_factory=list)
-    # link-rot watch (worker.recheck): re-check history, copies elsewhere, hand-made evidence
+    # link-rot watch (worker.capture.recheck): re-check history, copies elsewhere,
+    # hand-made evidence
     health: SourceHealth | None = None
     fallbacks: list[ArchivedCopy] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)

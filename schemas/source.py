@@ -12,7 +12,7 @@ from schemas.common import Model, Problem
 class SourceStatus(StrEnum):
     """The ten DESIGN.md status words for a link, and `not_captured`: our own failure.
 
-    What each one means (fetched? readable? failing? …) is `worker.statuses.MEANINGS`.
+    What each one means (fetched? readable? failing? …) is `worker.judge.statuses.MEANINGS`.
     """
 
     OK = "ok"

@@ -18,12 +18,12 @@ from rich.text import Text
 
 from archive.web.render import render_html
 from schemas import Digest, Report
-from worker import jobs
-from worker.db import make_engine, make_session_factory
-from worker.digest_parser import MAX_YEAR, MIN_YEAR, parse_digest
-from worker.digest_read import DigestInputError, read_digest_file
-from worker.report import current_report, render_csv, report_dir, write_report_files
+from worker.digest.parse import MAX_YEAR, MIN_YEAR, parse_digest
+from worker.digest.read import DigestInputError, read_digest_file
+from worker.report.build import current_report, render_csv, report_dir, write_report_files
 from worker.settings import Settings, SettingsError, load_settings
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
 
 app = typer.Typer(
     add_completion=False,
@@ -165,7 +165,7 @@ def run(
         f"{parsed.title}: {len(parsed.incidents)} incidents, {len(parsed.sources)} sources, "
         f"{len(parsed.problems)} digest problems"
     )
-    from worker.runner import RunFailed, run_digest  # Celery and the broker load when needed
+    from worker.runs import RunFailed, run_digest  # Celery and the broker load when needed
 
     progress = Progress(
         TextColumn("[bold]capturing"),
@@ -252,8 +252,8 @@ def submit(
     if not settings.broker_url:
         raise _fail("submit needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
     parsed = _load_digest(digest, year)
-    from worker.queues import Kind
-    from worker.runner import submit_digest
+    from worker.queue.priorities import Kind
+    from worker.runs import submit_digest
 
     kind = Kind.INTERACTIVE if interactive else Kind.BULK
     run_id = submit_digest(settings, parsed, source_name=str(digest), kind=kind, editor=editor)
@@ -318,7 +318,7 @@ def robustify(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Write the digest back with every footnote a Robust Link to its archived copy."""
-    from worker.robustify import Format, render
+    from worker.report.robustify import Format, render
 
     try:
         chosen = Format(fmt)
@@ -344,7 +344,7 @@ def robustify(
 def worker(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c")] = None,
     queues: Annotated[
-        str, typer.Option("--queues", "-Q", help="consumed in this order (worker.queues)")
+        str, typer.Option("--queues", "-Q", help="consumed in this order (worker.queue.priorities)")
     ] = "interactive,default,capture",
     pool: Annotated[
         str,
@@ -365,7 +365,7 @@ def worker(
     if pool == "prefork" and settings.extract_processes is None:
         # prefork is already a process per task: a pool of extractors in each is waste
         settings = settings.model_copy(update={"extract_processes": 0})
-    from worker.celery_app import configure
+    from worker.queue.app import configure
 
     celery = configure(settings, broker)
     celery.worker_main(
@@ -409,7 +409,7 @@ def beat(
     settings = _settings(data_dir=data_dir, broker_url=broker_url)
     if not settings.broker_url:
         raise _fail("beat needs a broker: set SOURCEVAULT_BROKER_URL or --broker-url")
-    from worker.celery_app import configure
+    from worker.queue.app import configure
 
     celery = configure(settings, settings.broker_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -427,7 +427,7 @@ def recheck(
 ) -> None:
     """Re-check sources now, by hand: status, drift against the first capture, health."""
     settings = _settings(data_dir=data_dir)
-    from worker.recheck import recheck_run
+    from worker.capture.recheck import recheck_run
     from worker.runtime import build_runtime
 
     runtime = build_runtime(settings)
@@ -455,8 +455,8 @@ def attach(
 ) -> None:
     """Attach a file (screenshot, PDF, WARC, WACZ) to a footnote as manual evidence."""
     settings = _settings(data_dir=data_dir)
-    from worker.attachments import AttachError
-    from worker.attachments import attach as attach_file
+    from worker.capture.attachments import AttachError
+    from worker.capture.attachments import attach as attach_file
 
     sessions = make_session_factory(make_engine(settings.effective_database_url))
     with sessions() as session:
@@ -493,7 +493,13 @@ def verify(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Offline: re-hash WARC records, check the custody log, seals and timestamps."""
-    from worker.audit import SealRefused, audit_data_dir, audit_wacz, print_result, seal_unfinished
+    from worker.custody.audit import (
+        SealRefused,
+        audit_data_dir,
+        audit_wacz,
+        print_result,
+        seal_unfinished,
+    )
 
     settings = _settings(data_dir=data_dir, tsa_ca_file=tsa_ca)
     if seal is not None:
@@ -522,8 +528,8 @@ def export(
     The package is signed per the WACZ signing spec with the data dir's ECDSA key
     (keys/wacz_ecdsa_p384); the custody log inside carries its own Ed25519 seal."""
     from archive.wacz import export_wacz  # logic in archive/wacz.py and worker/export.py
-    from worker import custody
-    from worker.export import plan_export
+    from worker.custody import log as custody
+    from worker.report.export import plan_export
 
     settings = _settings(data_dir=data_dir)
     sessions = make_session_factory(make_engine(settings.effective_database_url))

@@ -21,16 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
-from worker import jobs
-from worker.custody import host_pseudonym
-from worker.db import make_engine, make_session_factory
-from worker.egress import EgressPolicy
-from worker.extract_pool import Extractor, InlineExtractor, build_extractor
-from worker.gates import build_gate
-from worker.http_client import build_client, build_egress_policy
-from worker.politeness import Gate
+from worker.custody.log import host_pseudonym
+from worker.fetch.client import build_client, build_egress_policy
+from worker.fetch.egress import EgressPolicy
+from worker.fetch.gates import build_gate
+from worker.fetch.politeness import Gate
+from worker.judge.soft404 import ProbeCache
+from worker.pool import Extractor, InlineExtractor, build_extractor
 from worker.settings import Settings
-from worker.soft404 import ProbeCache
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Runtime:
     policy: EgressPolicy
     collection: Collection
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-    gate: Gate | None = None  # per-host concurrency and delay (worker.gates: Redis or local)
+    gate: Gate | None = None  # per-host concurrency and delay (worker.fetch.gates: Redis or local)
     probe_cache: ProbeCache = field(default_factory=ProbeCache)  # soft-404 probe, per host
     extractor: Extractor = field(default_factory=InlineExtractor)  # processes: extract_pool
     # SQLite takes one writer at a time, and a writer that finds it busy sleeps in
@@ -53,7 +53,7 @@ class Runtime:
     # dozens of capture threads those sleeps were most of a capture's time. Threads of
     # this process queue on this lock instead; PostgreSQL needs none.
     write_lock: AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
-    # keeps this process's claims fresh while their captures run (worker.jobs.Heartbeat)
+    # keeps this process's claims fresh while their captures run (worker.store.jobs.Heartbeat)
     heartbeat: jobs.Heartbeat | None = None
 
     @contextlib.contextmanager

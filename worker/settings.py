@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     extract_processes: int | None = Field(
         default=None,
         ge=0,
-        description="extraction processes beside the capture threads (worker.extract_pool); "
+        description="extraction processes beside the capture threads (worker.pool); "
         "default one per core, 0 extracts in the capture thread (prefork workers do)",
     )
     extract_timeout: float = Field(
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         description="fault injection (crash tests): sleep between the WARC fsync and the DB commit",
     )
 
-    # link-rot watch (worker.recheck, worker.fallbacks) and sources that resist capture
+    # link-rot watch (worker.capture.recheck, .fallbacks) and sources that resist capture
     recheck_healthy_days: float = Field(default=7, gt=0, description="re-check healthy sources")
     recheck_failing_days: float = Field(default=1, gt=0, description="re-check failing sources")
     recheck_every_minutes: float = Field(
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         default=90.0, ge=0, le=100, description="text similarity (0-100) below which it changed"
     )
 
-    # the date check (worker.datecheck): the incident's zone and the window around it
+    # the date check (worker.judge.dates): the incident's zone and the window around it
     incident_tz: str = Field(
         default=DEFAULT_INCIDENT_TZ,
         description="IANA zone the digest's incident dates are days in (and the report's)",
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     screenshots: bool = Field(default=False, description="PNG of each page (needs chromium)")
     chromium_path: Path = Field(default=Path("/usr/bin/chromium"))
 
-    # chain of custody (worker.custody, worker.timestamps)
+    # chain of custody (worker.custody.log, worker.custody.timestamps)
     tsa_url: str | None = Field(
         default=None, description="RFC 3161 timestamp authority; unset = no timestamps"
     )
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
         default=None, description="CA (PEM) that `verify` requires the TSA certificate to chain to"
     )
 
-    # dead workers and local failures (worker.jobs, worker.tasks): a dead worker's jobs
+    # dead workers and local failures (worker.store.jobs, worker.queue.tasks): a dead worker's jobs
     # are taken over within claim_stale_after + sweep_interval (under a minute)
     claim_heartbeat_interval: float = Field(
         default=10, gt=0, description="seconds between refreshes of a running capture's claim"

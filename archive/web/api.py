@@ -23,7 +23,7 @@ from archive.web.auth import User
 from archive.web.service import NotFound, QueueUnavailable, RunSummary, Service
 from archive.web.uploads import UploadError, UploadTooLarge
 from schemas import Digest, Problem, Report
-from worker.digest_parser import MAX_YEAR, MIN_YEAR
+from worker.digest.parse import MAX_YEAR, MIN_YEAR
 
 router = APIRouter(prefix="/api", tags=["api"])
 

@@ -32,7 +32,7 @@ from archive.web.render import REPORT_CSP, STATUS_COLOURS, install_link_checks, 
 from archive.web.service import NotFound, QueueUnavailable, Service
 from archive.web.uploads import ACCEPTED, UploadError, UploadTooLarge
 from schemas import Report, Verdict
-from worker.digest_parser import MAX_YEAR, MIN_YEAR
+from worker.digest.parse import MAX_YEAR, MIN_YEAR
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -285,8 +285,8 @@ def report_json(request: Request, run_id: str, svc: Svc, _user: Auditor) -> Resp
 
 @router.get("/digests/{run_id}/robust.{fmt}")
 def robust_digest(request: Request, run_id: str, fmt: str, svc: Svc, _user: Auditor) -> Response:
-    """The digest written back with Robust Links (worker.robustify), to publish."""
-    from worker.robustify import Format, render
+    """The digest written back with Robust Links (worker.report.robustify), to publish."""
+    from worker.report.robustify import Format, render
 
     try:
         chosen = Format(fmt)

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from worker.extract_pool import watch_parent
+from worker.pool import watch_parent
 
 log = logging.getLogger(__name__)
 

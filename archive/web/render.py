@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from schemas import Report, SourceStatus
-from worker.statuses import COLOURS
+from worker.judge.statuses import COLOURS
 
 _env = Environment(
     loader=PackageLoader("archive.web", "templates"),
@@ -55,7 +55,7 @@ REPORT_CSP = (
     f"script-src 'sha256-{_FILTER_HASH}'; form-action 'none'; base-uri 'none'"
 )
 
-STATUS_COLOURS = COLOURS  # worker.statuses: one table of what each status means
+STATUS_COLOURS = COLOURS  # worker.judge.statuses: one table of what each status means
 
 
 def render_html(report: Report) -> str:

@@ -1,7 +1,7 @@
 """`sourcevault serve`: the web app under uvicorn, plus replay and (optionally) a broker.
 
 With `embedded=True` and no broker configured, a private Valkey and an in-process
-Celery worker start first (worker.embedded), so a fresh machine can serve, queue and
+Celery worker start first (worker.queue.embedded), so a fresh machine can serve, queue and
 capture with one command. pywb starts through archive.replay when that module has it,
 on its own site (127.0.0.2 by default): never on the app's host name (`replay_site_problem`).
 """
@@ -30,8 +30,8 @@ def embedded_queue(settings: Settings) -> Iterator[Settings]:
     if settings.broker_url:
         yield settings
         return
-    from worker.celery_app import configure
-    from worker.embedded import embedded_broker, in_process_worker
+    from worker.queue.app import configure
+    from worker.queue.embedded import embedded_broker, in_process_worker
 
     with embedded_broker(settings.data_dir) as url:
         with_broker = settings.model_copy(update={"broker_url": url})
@@ -61,7 +61,11 @@ def replay(settings: Settings) -> Iterator[object | None]:
         yield None
         return
     try:
-        handle = start(settings)
+        handle = start(
+            settings.data_dir,
+            replay_base_url=settings.replay_base_url,
+            collection=settings.collection,
+        )
     except RuntimeError as exc:  # PywbError: the app still serves reports without replay
         log.error("pywb did not start, archived copies will not open: %s", exc)
         yield None

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.web.parse_pool import DEFAULT_TIMEOUT, ParseCrashed, ParsePool, ParseTimeout
 from archive.web.uploads import UploadError, read_and_parse
 from schemas import Digest, Report
-from worker import jobs
-from worker.cite import CitationNotFound, CitationTarget, resolve_citation
-from worker.db import Run, as_utc, make_engine, make_session_factory
-from worker.digest_parser import parse_digest
-from worker.report import ReplayUrl, current_report
+from worker.digest.parse import parse_digest
+from worker.report.build import ReplayUrl, current_report
+from worker.report.cite import CitationNotFound, CitationTarget, resolve_citation
 from worker.settings import Settings
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import Run, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,13 @@ class Service:
     def queue(
         self, digest: Digest, *, source_name: str, editor: str = "", interactive: bool = False
     ) -> str:
-        """Store the run and its jobs, then queue the chord (worker.runner.submit_digest's
-        steps, without the worker Runtime). `editor` and `interactive`: worker.queues."""
+        """Store the run and its jobs, then queue the chord (worker.runs.submit_digest's
+        steps, without the worker Runtime). `editor` and `interactive`: worker.queue.priorities."""
         if not self.settings.broker_url:
             raise QueueUnavailable("no broker configured: start with --embedded or a broker URL")
-        from worker.canvas import enqueue_run  # Celery loads only when queueing
-        from worker.celery_app import configure
-        from worker.queues import Kind
+        from worker.queue.app import configure
+        from worker.queue.canvas import enqueue_run  # Celery loads only when queueing
+        from worker.queue.priorities import Kind
 
         configure(self.settings, self.settings.broker_url)
         with self.sessions() as session:
@@ -153,7 +154,7 @@ class Service:
             )
 
     def report(self, run_id: str) -> Report:
-        """The sealed report once the run is finalized (worker.report.current_report)."""
+        """The sealed report once the run is finalized (worker.report.build.current_report)."""
         with self.sessions() as session:
             try:
                 return current_report(session, self.settings, run_id)
@@ -162,7 +163,7 @@ class Service:
 
     def citation(self, digest_or_run_id: str, footnote: int) -> list[CitationTarget]:
         """The archived copies a footnote points at, one per URL it lists: for each, the
-        capture closest to the incident's date (worker.cite)."""
+        capture closest to the incident's date (worker.report.cite)."""
         with self.sessions() as session:
             try:
                 return resolve_citation(session, digest_or_run_id, footnote, self.replay_url)

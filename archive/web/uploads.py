@@ -1,14 +1,14 @@
 """An uploaded or pasted digest → its text and parse, in the web app's parse process.
 
-Reading is `worker.digest_read` (the command line reads files the same way); this module
+Reading is `worker.digest.read` (the command line reads files the same way); this module
 is what the web app runs in a worker process with a time limit (`archive.web.parse_pool`).
 """
 
 from __future__ import annotations
 
 from schemas import Digest
-from worker.digest_parser import parse_digest
-from worker.digest_read import ACCEPTED, DigestInputError, DigestTooLarge, read_digest_bytes
+from worker.digest.parse import parse_digest
+from worker.digest.read import ACCEPTED, DigestInputError, DigestTooLarge, read_digest_bytes
 
 __all__ = ["ACCEPTED", "UploadError", "UploadTooLarge", "read_and_parse"]
 

@@ -26,8 +26,8 @@ import pytest
 from archive.web.auth import Role, UserStore
 from tests.fixtureweb import start_fixture_web
 from tests.servers import free_port, redis_server
-from worker.digest_parser import parse_digest
-from worker.digest_read import read_digest_file
+from worker.digest.parse import parse_digest
+from worker.digest.read import read_digest_file
 from worker.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration

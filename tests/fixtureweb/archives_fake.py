@@ -1,4 +1,4 @@
-"""Local fakes of the archive APIs worker.fallbacks reads, answering like the real ones.
+"""Local fakes of the archive APIs worker.capture.fallbacks reads, answering like the real ones.
 
 Installed on a FixtureWeb, so they are reached through the proxy like every other host:
 

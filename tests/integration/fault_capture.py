@@ -1,6 +1,6 @@
 """Capture one URL through the real pipeline, for the fault suite; also a memory probe.
 
-`capture(runtime, url)` creates a one-source run and runs `worker.pipeline.capture_one`
+`capture(runtime, url)` creates a one-source run and runs `worker.capture.pipeline.capture_one`
 on it, returning the stored Evidence and CaptureRow (what a report would say).
 
 As a program (`python -m tests.integration.fault_capture DATA_DIR URL`, with the fixture
@@ -22,10 +22,11 @@ from pathlib import Path
 
 from schemas import Digest, Evidence, Source
 from tests.fixtureweb.fault_pages import HEALTHY_PATH
-from worker import jobs, pipeline
-from worker.db import CaptureJob, CaptureRow, EvidenceRow
+from worker.capture import pipeline
 from worker.runtime import Runtime, build_runtime
 from worker.settings import Settings, load_settings
+from worker.store import jobs
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow
 
 MIB = 1024 * 1024
 _runs = itertools.count(1)

@@ -1,7 +1,7 @@
 """A small web whose pages change and die as a simulated calendar advances.
 
 `World` holds what each path answers today; tests mutate it between re-checks.
-`capture_digest(runtime, text)` runs the real first capture (worker.pipeline) of every
+`capture_digest(runtime, text)` runs the real first capture (worker.capture.pipeline) of every
 source of a digest, as a run would, and returns the run id.
 """
 
@@ -11,10 +11,11 @@ import itertools
 from dataclasses import dataclass, field
 
 from tests.fixtureweb import FixtureWeb, Request, Response, html, redirect, text
-from worker import jobs, pipeline
-from worker.db import CaptureJob
-from worker.digest_parser import parse_digest
+from worker.capture import pipeline
+from worker.digest.parse import parse_digest
 from worker.runtime import Runtime
+from worker.store import jobs
+from worker.store.models import CaptureJob
 
 HOST = "news.linkrot.test"
 _runs = itertools.count(1)

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from tests.servers import redis_server
-from worker.celery_app import DEFAULT_QUEUE, configure
+from worker.queue.app import DEFAULT_QUEUE, configure
+from worker.queue.tasks import finalize_run
 from worker.settings import load_settings
-from worker.tasks import finalize_run
 
 pytestmark = pytest.mark.integration
 

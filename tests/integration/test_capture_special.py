@@ -1,6 +1,6 @@
-"""Telegram posts and PDF sources through the whole `worker.pipeline.capture_one`.
+"""Telegram posts and PDF sources through the whole `worker.capture.pipeline.capture_one`.
 
-`worker.sites` fetches `t.me/<channel>/<n>` through its public preview `t.me/s/…` and
+`worker.sites.registry` fetches `t.me/<channel>/<n>` through its public preview `t.me/s/…` and
 hands PDFs (pypdf) and Telegram previews to their own extractors before the HTML path.
 Here each kind of source is captured for real (fixture web proxy, runtime from
 `build_runtime`): the evidence, the WARC record and the job's custody log must all agree.
@@ -23,11 +23,13 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from archive.warc_reader import ArchivedRecord, read_record
 from schemas import Digest, Evidence, Footnote, FootnoteURL, Incident, Report, Source
 from tests.fixtureweb import FixtureWeb, Response, html, route_through, start_fixture_web
-from worker import custody, jobs, pipeline
-from worker.db import CaptureJob, CaptureRow, EvidenceRow
-from worker.report import build_report
+from worker.capture import pipeline
+from worker.custody import log as custody
+from worker.report.build import build_report
 from worker.runtime import Runtime, build_runtime
 from worker.settings import load_settings
+from worker.store import jobs
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """`sourcevault recheck`, `attach` and `beat` themselves (typer's CliRunner, in process),
 on a data dir that already holds a finished run of a small digest through the fixture web.
 
-The logic behind them (worker.recheck, worker.attachments) is tested as functions in
+The logic behind them (worker.capture.recheck, worker.capture.attachments) is tested as functions in
 test_linkrot.py; here: exit codes, what the user reads, and what the database holds.
 """
 
@@ -19,17 +19,12 @@ from typer.testing import CliRunner
 
 from tests.fixtureweb import FixtureWeb, route_through
 from worker.cli import app
-from worker.db import (
-    AttachmentRow,
-    SourceCheckRow,
-    SourceHealthRow,
-    make_engine,
-    make_session_factory,
-)
-from worker.digest_parser import parse_digest
-from worker.runner import run_digest
+from worker.digest.parse import parse_digest
+from worker.runs import run_digest
 from worker.runtime import close_runtime
 from worker.settings import Settings, load_settings
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import AttachmentRow, SourceCheckRow, SourceHealthRow
 
 pytestmark = pytest.mark.integration
 
@@ -270,7 +265,7 @@ def test_beat_without_a_broker_refuses_to_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The running beat has no one-shot mode (it sleeps on its schedule until killed); the
-    # tick it queues, worker.tasks.recheck_due → recheck.queue_due, is tested in
+    # tick it queues, worker.queue.tasks.recheck_due → recheck.queue_due, is tested in
     # test_linkrot.py. What the command itself decides: no broker, no beat.
     monkeypatch.delenv("SOURCEVAULT_BROKER_URL", raising=False)
     result = CliRunner().invoke(app, ["beat", "--data-dir", str(tmp_path / "data")])

@@ -34,16 +34,8 @@ from archive.warc_reader import check_file
 from tests.fixtureweb import FixtureWeb, Request, Response, html
 from tests.servers import RedisProcess
 from tests.workers import running_worker, sourcevault, wait_for, worker_env
-from worker.db import (
-    Attempt,
-    CaptureJob,
-    CaptureRow,
-    EvidenceRow,
-    JobStatus,
-    Run,
-    make_engine,
-    make_session_factory,
-)
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import Attempt, CaptureJob, CaptureRow, EvidenceRow, JobStatus, Run
 
 pytestmark = pytest.mark.integration
 

@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 
 from tests.custody_tsa import local_tsa
 from tests.fixtureweb import FixtureWeb, route_through
-from worker import custody
 from worker.cli import app
-from worker.db import CaptureJob, CaptureRow, CustodyEntry, CustodyTimestamp
-from worker.digest_parser import parse_digest
-from worker.runner import RunOutcome, run_digest
+from worker.custody import log as custody
+from worker.digest.parse import parse_digest
+from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
+from worker.store.models import CaptureJob, CaptureRow, CustodyEntry, CustodyTimestamp
 
 pytestmark = pytest.mark.integration
 
@@ -324,7 +324,7 @@ def test_a_wacz_carries_a_checkable_log(custody_run: CustodyRun, tmp_path: Path)
 def test_a_recheck_extends_the_sources_log_and_still_verifies(
     custody_run: CustodyRun, tmp_path: Path
 ) -> None:
-    from worker.recheck import recheck_source
+    from worker.capture.recheck import recheck_source
     from worker.runtime import build_runtime
 
     data_dir = copy_data_dir(custody_run, tmp_path)

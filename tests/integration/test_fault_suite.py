@@ -44,19 +44,11 @@ from tests.pg import PgCluster
 from tests.servers import RedisProcess
 from tests.workers import WorkerProcess, sourcevault, start_worker, wait_for, worker_env
 from worker.cli import app
-from worker.db import (
-    CaptureJob,
-    CaptureRow,
-    EvidenceRow,
-    JobStatus,
-    Run,
-    RunState,
-    make_engine,
-    make_session_factory,
-)
-from worker.report import build_report
+from worker.report.build import build_report
 from worker.runtime import Runtime, close_runtime, get_runtime
 from worker.settings import load_settings
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, JobStatus, Run, RunState
 
 pytestmark = pytest.mark.integration
 

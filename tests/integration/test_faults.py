@@ -1,6 +1,6 @@
 """The fault-injection suite: a hostile web through the real pipeline, nothing lost.
 
-Every row runs `worker.pipeline.capture_one` with a runtime from `build_runtime`
+Every row runs `worker.capture.pipeline.capture_one` with a runtime from `build_runtime`
 (small limits: 3 s per fetch, 8 MiB bodies, no retries) and asserts the status or the
 problem, that peak RSS grows far less than the body (sampled in a background thread;
 the 1 GiB body and the gzip bomb are also run in a subprocess whose kernel high-water
@@ -51,7 +51,7 @@ from archive.warc_reader import ArchivedRecord, check_file, read_record
 from tests.fixtureweb import FixtureWeb, route_through, start_fixture_web
 from tests.fixtureweb.fault_pages import BAD_TLS_HOST, HEALTHY_PATH, install_fault_pages
 from tests.integration.fault_capture import MIB, Captured, capture, fault_settings
-from worker.egress import EgressPolicy, PinnedTransport
+from worker.fetch.egress import EgressPolicy, PinnedTransport
 from worker.runtime import Runtime, build_runtime
 
 pytestmark = pytest.mark.integration

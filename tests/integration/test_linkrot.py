@@ -17,8 +17,8 @@ from schemas import HealthState, ProblemCode, SourceStatus
 from tests.fixtureweb import FixtureWeb
 from tests.fixtureweb.archives_fake import ArchivesFake
 from tests.integration.linkrot_world import HOST, World, article, capture_digest, login_gate
-from worker import recheck
-from worker.report import build_report
+from worker.capture import recheck
+from worker.report.build import build_report
 from worker.runtime import Runtime, build_runtime
 from worker.settings import load_settings
 

@@ -26,11 +26,12 @@ from schemas import Digest
 from tests.fixtureweb import FixtureWeb, Request, Response, html
 from tests.servers import redis_server
 from tests.workers import running_worker, running_workers, wait_for, worker_env
-from worker import jobs
-from worker.db import CaptureJob, CaptureRow, Run, RunState, make_engine, make_session_factory
-from worker.digest_parser import parse_digest
-from worker.queues import Kind, run_priorities
+from worker.digest.parse import parse_digest
+from worker.queue.priorities import Kind, run_priorities
 from worker.settings import Settings
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import CaptureJob, CaptureRow, Run, RunState
 
 pytestmark = pytest.mark.integration
 

@@ -42,13 +42,13 @@ from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, Page
 from tests.integration.hostile_page import HEADER_COOKIES, PLANTED, write_hostile_page
 from tests.servers import free_port
-from worker.cite import resolve_citation
-from worker.db import CaptureJob, CaptureRow
-from worker.digest_parser import parse_digest
-from worker.report import ReplayUrl
-from worker.runner import RunOutcome, run_digest
+from worker.digest.parse import parse_digest
+from worker.report.build import ReplayUrl
+from worker.report.cite import resolve_citation
+from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
+from worker.store.models import CaptureJob, CaptureRow
 
 pytestmark = [
     pytest.mark.integration,
@@ -104,7 +104,11 @@ def archive(
         # the embedded worker closes its WARC file when each run ends (index.cdxj);
         # a file still open is covered by test_a_capture_in_an_open_file_replays…
         runs = [run_digest(settings, digest, source_name="mini", timeout=120) for _ in range(2)]
-        with start_pywb(settings) as pywb:
+        with start_pywb(
+            settings.data_dir,
+            replay_base_url=settings.replay_base_url,
+            collection=settings.collection,
+        ) as pywb:
             yield Archive(settings, runs, pywb)
     finally:
         close_runtime()

@@ -15,13 +15,13 @@ from archive.warc_reader import check_file
 from schemas import Report, SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
-from worker import pipeline
-from worker.db import CaptureJob, CaptureRow
-from worker.digest_parser import parse_digest
-from worker.digest_read import read_digest_file
-from worker.runner import RunOutcome, run_digest
+from worker.capture import pipeline
+from worker.digest.parse import parse_digest
+from worker.digest.read import read_digest_file
+from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
+from worker.store.models import CaptureJob, CaptureRow
 
 pytestmark = pytest.mark.integration
 

@@ -26,13 +26,13 @@ from tests.fixtureweb.pages import expected_statuses
 from tests.pg import PgCluster
 from tests.servers import redis_server
 from tests.workers import running_workers, sourcevault, wait_for, worker_env
-from worker import jobs
-from worker.db import CaptureJob, CaptureRow, JobStatus, RunState
-from worker.digest_parser import parse_digest
-from worker.digest_read import read_digest_file
-from worker.runner import run_digest
+from worker.digest.parse import parse_digest
+from worker.digest.read import read_digest_file
+from worker.runs import run_digest
 from worker.runtime import close_runtime
 from worker.settings import Settings, load_settings
+from worker.store import jobs
+from worker.store.models import CaptureJob, CaptureRow, JobStatus, RunState
 
 pytestmark = pytest.mark.integration
 

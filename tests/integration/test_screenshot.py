@@ -13,13 +13,13 @@ from sqlalchemy import select
 from archive.warc_reader import check_file, read_record
 from tests.fixtureweb import FixtureWeb
 from tests.integration.fault_capture import capture
-from worker import jobs
-from worker.custody_events import find_warc
-from worker.db import CaptureJob, ScreenshotRow
-from worker.report import build_report
+from worker.capture.screenshot import PNG_MAGIC, chromium_available
+from worker.custody.events import find_warc
+from worker.report.build import build_report
 from worker.runtime import build_runtime
-from worker.screenshot import PNG_MAGIC, chromium_available
 from worker.settings import load_settings
+from worker.store import jobs
+from worker.store.models import CaptureJob, ScreenshotRow
 
 pytestmark = [
     pytest.mark.integration,

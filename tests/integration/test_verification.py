@@ -1,11 +1,11 @@
 """The verification truth table: every link status, date and names case, judged right.
 
 Each row of `tests.fixtureweb.verification_pages.CASES` is a footnote URL cited by one
-incident. All of them go through the real pipeline (`worker.pipeline.capture_one` with a
+incident. All of them go through the real pipeline (`worker.capture.pipeline.capture_one` with a
 runtime from `build_runtime`, through the fixture web's proxy), then `build_report` judges
 each citation. The test prints the accuracy per check (status, date, names) and requires
 100%. A name that does not resolve (dead only when the resolver works; unreachable when
-the network is down) is checked through `worker.fetch` + `verify.evidence_for` with a
+the network is down) is checked through `worker.fetch.fetcher` + `verify.evidence_for` with a
 stub resolver, so no real name is ever looked up.
 """
 
@@ -35,15 +35,17 @@ from schemas import (
 )
 from tests.fixtureweb import FixtureWeb, route_through, start_fixture_web
 from tests.fixtureweb.verification_pages import CASES, Case, install_verification
-from worker import jobs, netcheck, pipeline
-from worker.db import CaptureJob, EvidenceRow
-from worker.egress import EgressPolicy
-from worker.fetch import FetchLimits, fetch
-from worker.report import build_report
+from worker.capture import pipeline
+from worker.fetch.egress import EgressPolicy
+from worker.fetch.fetcher import FetchLimits, fetch
+from worker.judge import network as netcheck
+from worker.judge.evidence import evidence_for
+from worker.judge.statuses import FETCHED
+from worker.report.build import build_report
 from worker.runtime import Runtime, build_runtime
 from worker.settings import load_settings
-from worker.statuses import FETCHED
-from worker.verify import evidence_for
+from worker.store import jobs
+from worker.store.models import CaptureJob, EvidenceRow
 
 pytestmark = pytest.mark.integration
 
@@ -287,7 +289,7 @@ def test_nxdomain_is_dead_unless_the_network_is_down() -> None:
 def test_name_checks_on_the_extraction_processes_match_the_in_thread_ones(judged: Judged) -> None:
     # finalize hands the report's name checks to the worker's extraction processes; the
     # verdicts, matches and passages must be exactly those of the in-thread path
-    from worker.extract_pool import ProcessExtractor
+    from worker.pool import ProcessExtractor
 
     pool = ProcessExtractor(1)
     try:

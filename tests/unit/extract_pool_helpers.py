@@ -26,7 +26,7 @@ import re
 import time
 from pathlib import Path
 
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions, extract
 
 __all__ = ["cue", "misbehaving_extract", "square_where", "wait_for"]
 
@@ -61,7 +61,7 @@ def misbehaving_extract(
     options: ExtractOptions,
     content_type: str = "text/html",
 ) -> ExtractedPage | ExtractionFailure:
-    """`worker.extract.extract`, after obeying the cues in `html` (in document order)."""
+    """`worker.extract.page.extract`, after obeying the cues in `html` (in document order)."""
     for match in _CUE.finditer(html):
         name, arg = match.group(1).decode(), (match.group(2) or b"").decode()
         if name == "started":

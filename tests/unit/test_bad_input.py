@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from schemas import Digest, SourceStatus
-from worker.content import binary_problem
-from worker.digest_parser import parse_digest
-from worker.egress import EgressPolicy
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
-from worker.urls import MAX_URL_LENGTH, canonicalize, classify_url
+from worker.digest.parse import parse_digest
+from worker.digest.urls import MAX_URL_LENGTH, canonicalize, classify_url
+from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.fetch.body import binary_problem
+from worker.fetch.egress import EgressPolicy
 
 DEADLINE_MS = 2000
 BOUNDED = settings(

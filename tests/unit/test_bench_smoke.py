@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.site import SiteSpec, build_digest, build_urls, page_html, sample_urls
-from worker.digest_parser import parse_digest
-from worker.extract import ExtractedPage, ExtractOptions, extract
+from worker.digest.parse import parse_digest
+from worker.extract.page import ExtractedPage, ExtractOptions, extract
 
 
 def test_url_list_spreads_hosts_and_faults() -> None:

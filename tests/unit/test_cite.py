@@ -1,4 +1,4 @@
-"""worker.cite: a footnote's stable link opens the readable copy closest to the incident."""
+"""worker.report.cite: a footnote's stable link opens the readable copy closest to the incident."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import jobs
-from worker.cite import CitationNotFound, resolve_citation
-from worker.db import CaptureJob, CaptureRow, EvidenceRow, make_engine, make_session_factory
-from worker.digest_parser import parse_digest
-from worker.report import ReplayUrl
+from worker.digest.parse import parse_digest
+from worker.report.build import ReplayUrl
+from worker.report.cite import CitationNotFound, resolve_citation
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow
 
 DIGEST = """\
 On September 8, in Nur-Sultan, an activist was detained by the police [1].

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Source
-from worker import jobs
-from worker.db import Attempt, CaptureJob, make_engine, make_session_factory
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import Attempt, CaptureJob
 
 STALE = dt.timedelta(minutes=5)
 URL = "https://a.example/x"

@@ -9,10 +9,10 @@ import pytest
 
 from archive.records import HttpExchange
 from schemas.source import SourceStatus as S
-from worker import fetch_errors as fe
-from worker.classify import RULES, classify, classify_with_rule
-from worker.extract import PageFacts
-from worker.fetch import FetchResult
+from worker.extract.page import PageFacts
+from worker.fetch import errors as fe
+from worker.fetch.fetcher import FetchResult
+from worker.judge.rules import RULES, classify, classify_with_rule
 
 
 def ex(url: str, status: int = 200, *, truncated: bool = False, body: bytes = b"x") -> HttpExchange:
@@ -133,7 +133,7 @@ def test_name_not_resolved_is_flagged_for_the_network_down_rule() -> None:
 
 
 def test_page_hint_is_accepted_and_rules_are_extensible() -> None:
-    from worker.classify import Rule
+    from worker.judge.rules import Rule
 
     def soft_404(res: FetchResult, hint: object) -> str | None:
         title = getattr(hint, "title", None) or ""
@@ -143,6 +143,6 @@ def test_page_hint_is_accepted_and_rules_are_extensible() -> None:
     hint = PageFacts(title="Страница не найдена")
     got = classify_with_rule(result(ex(U)), hint, rules=rules)
     assert got.status is S.SOFT_404
-    # the default table has its own soft-404 phrase rule now (worker.page_signals)
+    # the default table has its own soft-404 phrase rule now (worker.judge.phrases)
     assert classify_with_rule(result(ex(U)), hint).rule == "soft_404_phrase"
     assert classify(result(ex(U)), PageFacts(title="Суд над активистом"))[0] is S.OK

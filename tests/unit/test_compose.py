@@ -12,8 +12,8 @@ import pytest
 import typer.main
 import yaml
 
-from worker.celery_app import CAPTURE_QUEUE, DEFAULT_QUEUE, INTERACTIVE_QUEUE, WORKER_QUEUES
 from worker.cli import app as cli_app
+from worker.queue.app import CAPTURE_QUEUE, DEFAULT_QUEUE, INTERACTIVE_QUEUE, WORKER_QUEUES
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

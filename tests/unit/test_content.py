@@ -12,7 +12,7 @@ import brotli
 import pytest
 
 from archive.records import HttpExchange
-from worker.content import DecodedBody, charset_from_headers, content_encodings, decode_body
+from worker.fetch.body import DecodedBody, charset_from_headers, content_encodings, decode_body
 
 HTML = ("<html><body>" + "Жанаозен, 16 декабря. " * 500 + "</body></html>").encode()
 

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker import custody
-from worker.db import CustodyEntry, make_engine, make_session_factory
+from worker.custody import log as custody
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import CustodyEntry
 
 
 def _sessions(tmp_path: Path) -> sessionmaker[Session]:

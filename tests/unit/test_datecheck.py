@@ -1,4 +1,4 @@
-"""worker.datecheck: the publication date against the incident's window."""
+"""worker.judge.dates: the publication date against the incident's window."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from schemas.evidence import DateVerdict
-from worker.datecheck import DateRule, check_date
+from worker.judge.dates import DateRule, check_date
 
 SEP = dt.date(2021, 9, 1)
 RULE = DateRule()

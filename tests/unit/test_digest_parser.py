@@ -1,4 +1,4 @@
-"""worker.digest_parser: the September digest's facts, other layouts, bad input, speed.
+"""worker.digest.parse: the September digest's facts, other layouts, bad input, speed.
 
 The whole parse of the September digest is pinned as a golden file whose input is
 pinned by sha256. To accept a deliberate change to the parse, regenerate it with
@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from schemas.common import ProblemCode
 from schemas.digest import Digest
 from schemas.source import SourceStatus
-from worker.digest_parser import MAX_YEAR, MIN_YEAR, parse_digest
-from worker.digest_read import DigestInputError, read_digest_file
+from worker.digest.parse import MAX_YEAR, MIN_YEAR, parse_digest
+from worker.digest.read import DigestInputError, read_digest_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEPTEMBER = ROOT / "examples" / "2021-09-kazakhstan.txt"
@@ -653,7 +653,7 @@ def test_bulleted_incidents_and_a_header_line() -> None:
 
 
 # ---------------------------------------------------------------------------
-# people (worker.people, through the parser's incidents)
+# people (worker.digest.people, through the parser's incidents)
 
 
 @pytest.mark.parametrize(
@@ -701,7 +701,7 @@ def _one_incident(markers: int, footnotes: int = 1) -> str:
 def test_marker_deduplication_does_not_rescan_earlier_markers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import worker.digest_parser as digest_parser
+    import worker.digest.parse as digest_parser
 
     counts = []
     for markers in (2_000, 4_000):

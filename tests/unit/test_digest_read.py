@@ -10,7 +10,7 @@ from docx import Document
 from typer.testing import CliRunner
 
 from worker.cli import app
-from worker.digest_read import DigestInputError, read_digest_file
+from worker.digest.read import DigestInputError, read_digest_file
 
 LINES = [
     "September 1, Almaty, Askar Kayirbek was detained at a picket.[1]",

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from schemas import SourceStatus
-from worker.classify import classify
-from worker.egress import EgressPolicy, PinnedTransport, PinningBackend
-from worker.fetch import FetchLimits, RetryPolicy, fetch_with_retries
-from worker.fetch_errors import NameNotResolved, ResolverFailure, map_httpx_errors
-from worker.netcheck import NETWORK_ERROR_KINDS
+from worker.fetch.egress import EgressPolicy, PinnedTransport, PinningBackend
+from worker.fetch.errors import NameNotResolved, ResolverFailure, map_httpx_errors
+from worker.fetch.fetcher import FetchLimits, RetryPolicy, fetch_with_retries
+from worker.judge.network import NETWORK_ERROR_KINDS
+from worker.judge.rules import classify
 
 ANSWERS = {
     "nxdomain": (socket.EAI_NONAME, "Name or service not known"),

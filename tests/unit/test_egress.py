@@ -13,9 +13,9 @@ import httpcore
 import httpx
 import pytest
 
-from worker.egress import EgressPolicy, PinnedTransport, PinningBackend, address_problem
-from worker.fetch import FetchLimits, fetch
-from worker.fetch_errors import EgressRefused, NameNotResolved
+from worker.fetch.egress import EgressPolicy, PinnedTransport, PinningBackend, address_problem
+from worker.fetch.errors import EgressRefused, NameNotResolved
+from worker.fetch.fetcher import FetchLimits, fetch
 
 NAMES = {
     "intranet.test": ["10.0.0.5"],

@@ -2,7 +2,7 @@
 
 A real forward proxy on 127.0.0.1 records every request it is asked to make and answers
 each with fake "credentials", as a proxy inside a cloud would. The fetcher talks to it
-through the client `worker.http_client` builds from HTTP_PROXY, exactly as in production.
+through the client `worker.fetch.client` builds from HTTP_PROXY, exactly as in production.
 The proxy never connects anywhere: it only answers.
 """
 
@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from worker.egress import EgressPolicy
-from worker.fetch import FetchLimits, fetch
-from worker.fetch_errors import EgressRefused
-from worker.http_client import build_client, build_egress_policy
+from worker.fetch.client import build_client, build_egress_policy
+from worker.fetch.egress import EgressPolicy
+from worker.fetch.errors import EgressRefused
+from worker.fetch.fetcher import FetchLimits, fetch
 from worker.settings import Settings
 
 

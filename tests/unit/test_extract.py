@@ -1,4 +1,4 @@
-"""worker.extract on hand-written Russian/Kazakh news pages in tests/unit/data/."""
+"""worker.extract.page on hand-written Russian/Kazakh news pages in tests/unit/data/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.extract import (
+from worker.extract.page import (
     DateSignal,
     ExtractedPage,
     ExtractionFailure,
@@ -95,7 +95,7 @@ def test_time_in_main_article_not_sidebar_or_nested_cards() -> None:
 def test_a_timestamp_keeps_the_day_it_states_and_its_offset() -> None:
     result = ok("almaty_midnight.html")
     # 2021-09-14T20:30:00Z: the page says the 14th (it is 02:30 on the 15th in Almaty,
-    # which worker.datecheck allows for; the extractor never converts)
+    # which worker.judge.dates allows for; the extractor never converts)
     assert result.published == dt.date(2021, 9, 14)
     assert result.published_at == "2021-09-14T20:30:00Z"
     assert result.date_source == "meta:article:published_time"

@@ -14,7 +14,13 @@ import unicodedata
 
 import pytest
 
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, decode_html, extract
+from worker.extract.page import (
+    ExtractedPage,
+    ExtractionFailure,
+    ExtractOptions,
+    decode_html,
+    extract,
+)
 
 OPTIONS = ExtractOptions()
 

@@ -1,4 +1,4 @@
-"""worker.extract_pool: extraction in a process pool gives what `extract` gives, survives
+"""worker.pool: extraction in a process pool gives what `extract` gives, survives
 processes that die mid-page, and is switched by `Settings.extract_processes`.
 
 Crashes are real: `tests.unit.extract_pool_helpers.misbehaving_extract` runs in the pool's
@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from tests.unit.extract_pool_helpers import cue, misbehaving_extract, square_where, wait_for
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions, extract
-from worker.extract_pool import (
+from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.pool import (
     InlineExtractor,
     ProcessExtractor,
     build_extractor,
@@ -371,8 +371,8 @@ def test_prefork_workers_extract_inline_unless_told_otherwise(
     expected: int | None,
 ) -> None:
     """`worker --pool prefork`: each child is a process already; an explicit setting wins."""
-    from worker import celery_app
     from worker.cli import app
+    from worker.queue import app as celery_app
 
     if env is None:
         monkeypatch.delenv("SOURCEVAULT_EXTRACT_PROCESSES", raising=False)

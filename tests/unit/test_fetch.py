@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from worker.fetch import FetchLimits, FetchResult, RetryPolicy, fetch, fetch_with_retries
-from worker.fetch_errors import (
+from worker.fetch.client import build_client
+from worker.fetch.errors import (
     ConnectionRefused,
     ConnectionReset,
     DeadlineExceeded,
@@ -32,7 +32,7 @@ from worker.fetch_errors import (
     TooLarge,
     TooManyRedirects,
 )
-from worker.http_client import build_client
+from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch, fetch_with_retries
 from worker.settings import Settings
 
 LIMITS = FetchLimits(max_body_bytes=10_000, total_timeout=5.0, max_redirects=5)

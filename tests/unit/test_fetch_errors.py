@@ -9,7 +9,7 @@ import httpcore
 import httpx
 import pytest
 
-from worker import fetch_errors as fe
+from worker.fetch import errors as fe
 
 URL = "https://example.test/a"
 

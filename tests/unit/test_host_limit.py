@@ -1,4 +1,4 @@
-"""The deployment-wide per-host limit (worker.host_limit) on a real redis-server.
+"""The deployment-wide per-host limit (worker.fetch.host_limit) on a real redis-server.
 
 Each gate instance has its own Redis connection, standing in for a worker process.
 Time is a fake clock passed to every gate; `sleep` advances it, so nothing sleeps.
@@ -12,7 +12,7 @@ import uuid
 import pytest
 import redis
 
-from worker.host_limit import RedisHostGate
+from worker.fetch.host_limit import RedisHostGate
 
 
 class FakeClock:

@@ -10,13 +10,13 @@ import httpx
 import pytest
 import trustme
 
-from worker.egress import PinnedTransport
-from worker.http_client import (
+from worker.fetch.client import (
     build_client,
     build_egress_policy,
     build_ssl_context,
     proxy_routes_from_env,
 )
+from worker.fetch.egress import PinnedTransport
 from worker.settings import Settings, SettingsError
 
 
@@ -134,7 +134,7 @@ def test_transport_seam_gets_everything_and_client_is_configured() -> None:
 
 
 def test_proxy_credentials_are_not_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="worker.http_client")
+    caplog.set_level("INFO", logger="worker.fetch.client")
     with build_client(Settings(), environ={"ALL_PROXY": "socks5://user:secret@tor:9050"}):
         pass
     assert "secret" not in caplog.text and "tor:9050" in caplog.text

@@ -11,15 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Evidence, Source, SourceStatus
-from worker import jobs
-from worker.db import (
-    CaptureJob,
-    CaptureRow,
-    EvidenceRow,
-    JobStatus,
-    make_engine,
-    make_session_factory,
-)
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, JobStatus
 
 STALE = dt.timedelta(minutes=5)
 

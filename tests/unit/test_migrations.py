@@ -9,9 +9,10 @@ from alembic import command
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from worker import migrations
-from worker.db import Base, make_engine
-from worker.migrations.__main__ import main as migrations_main
+from worker.store import migrations
+from worker.store.engine import make_engine
+from worker.store.migrations.__main__ import main as migrations_main
+from worker.store.models import Base
 
 
 def _current(url: str) -> set[str]:

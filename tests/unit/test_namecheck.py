@@ -1,11 +1,11 @@
-"""worker.namecheck: English digest names against Russian/Kazakh page text."""
+"""worker.judge.names: English digest names against Russian/Kazakh page text."""
 
 from __future__ import annotations
 
 import pytest
 
 from schemas.evidence import NamesVerdict
-from worker.namecheck import check_names, name_parts
+from worker.judge.names import check_names, name_parts
 
 KAYIRBEK_RU = (
     "НУР-СУЛТАН. Апелляционная коллегия по уголовным делам городского суда удовлетворила "

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from worker.fetch import FetchLimits, fetch
-from worker.politeness import HostGate
+from worker.fetch.fetcher import FetchLimits, fetch
+from worker.fetch.politeness import HostGate
 from worker.runtime import build_runtime
 from worker.settings import Settings, load_settings
 
@@ -158,7 +158,7 @@ def test_settings_build_the_runtime_gate(tmp_path: Path) -> None:
 
 
 def test_spread_by_host_interleaves_hosts_and_keeps_each_hosts_order() -> None:
-    from worker.politeness import spread_by_host
+    from worker.fetch.politeness import spread_by_host
 
     urls = [
         "https://A.example/1",

@@ -1,4 +1,4 @@
-"""Queue kinds and fair shares (worker.queues): the plan, and where the messages land.
+"""Queue kinds and fair shares (worker.queue.priorities): the plan, and where the messages land.
 
 The broker tests queue runs on a real redis-server with no worker and read the lists
 kombu's Redis transport keeps per queue and priority (`<queue>` for priority 0, else
@@ -19,12 +19,10 @@ from sqlalchemy.orm import Session
 
 from schemas import Digest
 from tests.web.conftest import make_web_app
-from worker import jobs
-from worker.canvas import enqueue_run
-from worker.celery_app import configure
-from worker.db import Run, make_engine, make_session_factory
-from worker.digest_parser import parse_digest
-from worker.queues import (
+from worker.digest.parse import parse_digest
+from worker.queue.app import configure
+from worker.queue.canvas import enqueue_run
+from worker.queue.priorities import (
     BANDS,
     CAPTURE_QUEUE,
     DEFAULT_QUEUE,
@@ -35,8 +33,11 @@ from worker.queues import (
     priority,
     run_priorities,
 )
+from worker.queue.tasks import recheck_one
 from worker.settings import Settings
-from worker.tasks import recheck_one
+from worker.store import jobs
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import Run
 
 SEP = "\x06\x16"  # kombu.transport.redis.Channel.sep
 

@@ -1,5 +1,6 @@
-"""worker.recheck's hysteresis and drift, worker.fallbacks' choice, and the resisting-source
-helpers (profiles, Telegram, PDF, attachments), as plain functions on a simulated calendar."""
+"""worker.capture.recheck's hysteresis and drift, worker.capture.fallbacks' choice, and the
+resisting-source helpers (profiles, Telegram, PDF, attachments), as plain functions on a
+simulated calendar."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from schemas import Digest, Evidence, HealthState, SourceStatus
-from worker import fallbacks, profiles, telegram
-from worker.attachments import AttachError, attach, attachments_for_run
-from worker.db import SourceHealthRow, make_engine, make_session_factory
-from worker.digest_parser import parse_digest
-from worker.extract_pdf import extract_pdf
-from worker.jobs import create_run
-from worker.recheck import compare_text, next_check, step_health
+from worker.capture import fallbacks
+from worker.capture.attachments import AttachError, attach, attachments_for_run
+from worker.capture.recheck import compare_text, next_check, step_health
+from worker.digest.parse import parse_digest
 from worker.settings import load_settings
+from worker.sites import profiles, telegram
+from worker.sites.pdf import extract_pdf
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.jobs import create_run
+from worker.store.models import SourceHealthRow
 
 T0 = dt.datetime(2021, 9, 20, 9, 0, tzinfo=dt.UTC)
 
@@ -33,7 +36,7 @@ def walk(statuses: list[tuple[float, str]]) -> tuple[SourceHealthRow, list[bool]
 
 
 def test_the_dead_rule_is_a_setting(tmp_path: Path) -> None:
-    from worker.recheck import DeadRule
+    from worker.capture.recheck import DeadRule
 
     rule = DeadRule.from_settings(
         load_settings(dead_after_failures=2, dead_after_spacing_days=1, data_dir=tmp_path)

@@ -1,7 +1,7 @@
 """A redirect's Location decides the label: forbidden scheme `refused`, unusable `invalid`.
 
 A real server on 127.0.0.1 answers each path with a 302 to a hostile or broken Location;
-the fetcher uses the client `worker.http_client` builds (loopback allowed for the test).
+the fetcher uses the client `worker.fetch.client` builds (loopback allowed for the test).
 httpx used to build its own next request from the Location and raise, losing the hop.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from schemas import SourceStatus
-from worker.classify import classify_with_rule
-from worker.fetch import FetchLimits, fetch
-from worker.fetch_errors import BadLocation, EgressRefused
-from worker.http_client import build_client, build_egress_policy
+from worker.fetch.client import build_client, build_egress_policy
+from worker.fetch.errors import BadLocation, EgressRefused
+from worker.fetch.fetcher import FetchLimits, fetch
+from worker.judge.rules import classify_with_rule
 from worker.settings import Settings
 
 LOCATIONS = {

@@ -32,7 +32,7 @@ from archive.replay import (
 from archive.replay_front import ReplayFront
 from archive.web.server import replay_site_problem
 from tests.servers import free_port
-from worker.report import ReplayUrl
+from worker.report.build import ReplayUrl
 from worker.settings import Settings, SettingsError, load_settings
 
 WHEN = dt.datetime(2021, 9, 8, 13, 47, 5, tzinfo=dt.timezone(dt.timedelta(hours=6)))
@@ -87,7 +87,12 @@ def test_process_starts_without_proxy_vars_and_stops(
     monkeypatch.setenv("no_proxy", "example.org")
     port = free_port()
     settings = load_settings(data_dir=tmp_path / "data", replay_base_url=f"http://127.0.0.2:{port}")
-    with start_pywb(settings, command=[sys.executable, str(script)]) as proc:
+    with start_pywb(
+        settings.data_dir,
+        replay_base_url=settings.replay_base_url,
+        collection=settings.collection,
+        command=[sys.executable, str(script)],
+    ) as proc:
         assert proc.port == port and proc.host == "127.0.0.2"  # the base URL's loopback host
         seen = httpx.get(proc.base_url, trust_env=False, timeout=5).json()
         pid = proc.proc.pid if proc.proc else None

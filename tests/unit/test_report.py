@@ -20,7 +20,7 @@ from schemas import (
     SourceStatus,
     Verdict,
 )
-from worker.report import judge, render_csv
+from worker.report.build import judge, render_csv
 
 SEPT_3 = dt.date(2021, 9, 3)
 

@@ -33,7 +33,7 @@ from schemas import (
     Verdict,
 )
 from tests.unit.test_report_html import Tags
-from worker.report import csv_cell, render_csv
+from worker.report.build import csv_cell, render_csv
 
 HOSTILE_URLS = [
     "javascript://x%0Aalert(1)",

@@ -21,7 +21,7 @@ from schemas import (
     Verdict,
 )
 from tests.unit.test_report_html import OK_URL, REPLAY, SOFT_URL, _report
-from worker.robustify import Format, links, render
+from worker.report.robustify import Format, links, render
 
 DEAD_URL = "https://tirek.info/deleted-post/"
 WAYBACK = "https://web.archive.org/web/20210915000000/https://tirek.info/deleted-post/"

@@ -1,4 +1,4 @@
-"""worker.screenshot.render_png: archived HTML → PNG with headless Chromium, no network."""
+"""worker.capture.screenshot.render_png: archived HTML → PNG with headless Chromium, no network."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.screenshot import PNG_MAGIC, chromium_available, render_png
+from worker.capture.screenshot import PNG_MAGIC, chromium_available, render_png
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(

@@ -20,11 +20,11 @@ from archive.records import (
     sha256_hex,
 )
 from archive.warc_reader import check_file
-from worker.fetch import FetchLimits, fetch
-from worker.fetch_errors import ProxyError
-from worker.http_client import build_client, build_egress_policy
+from worker.fetch.client import build_client, build_egress_policy
+from worker.fetch.errors import ProxyError
+from worker.fetch.fetcher import FetchLimits, fetch
+from worker.judge.evidence import evidence_for
 from worker.settings import Settings
-from worker.verify import evidence_for
 
 SECRETS = {
     "Cookie": "c_user=100042; xs=SESSION-TOKEN-1",

@@ -1,4 +1,4 @@
-"""worker.sites: the adapter registry decides what to fetch and how to read a response."""
+"""worker.sites.registry: the adapter registry decides what to fetch and how to read a response."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_recheck import PREVIEW, make_pdf
-from worker import sites
-from worker.extract import ExtractedPage, ExtractionFailure, ExtractOptions
-from worker.extract_pool import ProcessExtractor
+from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
+from worker.pool import ProcessExtractor
 from worker.settings import Settings
+from worker.sites import registry as sites
 
 OPTIONS = ExtractOptions()
 RULING = [

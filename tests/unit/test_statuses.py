@@ -1,12 +1,12 @@
-"""worker.statuses: one row per status word, and the sets every module reads derive from it."""
+"""worker.judge.statuses: one row per status word; the sets every module reads derive from it."""
 
 from __future__ import annotations
 
 import re
 
 from schemas import SourceStatus
-from worker import statuses
-from worker.statuses import MEANINGS
+from worker.judge import statuses
+from worker.judge.statuses import MEANINGS
 
 
 def test_every_status_has_a_row_and_nothing_else_does() -> None:

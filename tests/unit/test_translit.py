@@ -1,10 +1,10 @@
-"""worker.translit: digest (English) and page (Russian/Kazakh) spellings share a skeleton."""
+"""worker.judge.translit: digest (English) and page (Russian/Kazakh) spellings share a skeleton."""
 
 from __future__ import annotations
 
 import pytest
 
-from worker.translit import cyrillic_to_latin, skeleton, word_spans, words
+from worker.judge.translit import cyrillic_to_latin, skeleton, word_spans, words
 
 
 @pytest.mark.parametrize(

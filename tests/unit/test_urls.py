@@ -1,11 +1,11 @@
-"""worker.urls: finding, canonicalising and classifying footnote URLs."""
+"""worker.digest.urls: finding, canonicalising and classifying footnote URLs."""
 
 from __future__ import annotations
 
 import pytest
 
 from schemas.source import SourceStatus
-from worker.urls import MAX_URL_LENGTH, canonicalize, classify_url, find_urls, is_url_token
+from worker.digest.urls import MAX_URL_LENGTH, canonicalize, classify_url, find_urls, is_url_token
 
 
 @pytest.mark.parametrize(

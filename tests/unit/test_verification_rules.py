@@ -1,4 +1,4 @@
-"""Page-content rules (worker.classify), the sibling probe (worker.soft404), the date cap."""
+"""Page-content rules (worker.judge.rules), the sibling probe (judge.soft404), the date cap."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from archive.records import HttpExchange
 from schemas import DateVerdict, ProbeResult
 from schemas.source import SourceStatus as S
-from worker.classify import Probed, classify_with_rule
-from worker.datecheck import DateRule, check_date
-from worker.extract import ExtractedPage, PageFacts
-from worker.fetch import FetchResult
-from worker.soft404 import ProbeCache, ProbePage, SiblingProbe, comparable_text, sibling_url
+from worker.extract.page import ExtractedPage, PageFacts
+from worker.fetch.fetcher import FetchResult
+from worker.judge.dates import DateRule, check_date
+from worker.judge.rules import Probed, classify_with_rule
+from worker.judge.soft404 import ProbeCache, ProbePage, SiblingProbe, comparable_text, sibling_url
 
 U = "https://rus.azattyq.org/a/31470000.html"
 LONG = "Суд приговорил активиста к ограничению свободы. " * 30

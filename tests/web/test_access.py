@@ -63,7 +63,7 @@ def test_an_editor_token_previews_the_parse_problems(web: WebApp) -> None:
     )
     assert r.status_code == 200
     data = r.json()
-    from worker.digest_parser import parse_digest
+    from worker.digest.parse import parse_digest
 
     expected = parse_digest(DIGEST.read_text("utf-8"), name="2021-09-kazakhstan")
     assert data["incidents"] == len(expected.incidents) == len(data["incident_list"])

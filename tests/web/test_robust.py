@@ -9,7 +9,7 @@ from lxml import html as lxml_html
 
 from tests.unit.test_robustify import DEAD_URL, WAYBACK, report_with_a_dead_source
 from tests.web.conftest import WebApp
-from worker.report import report_dir
+from worker.report.build import report_dir
 
 
 def _sealed(web: WebApp) -> str:

@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from archive.web.app import create_app
 from archive.web.auth import Role
 from archive.web.config import WebConfig
-from worker import jobs
-from worker.digest_parser import parse_digest
+from worker.digest.parse import parse_digest
 from worker.settings import load_settings
+from worker.store import jobs
 
 SEPTEMBER = Path(__file__).resolve().parents[2] / "examples" / "2021-09-kazakhstan.txt"
 MAX_EXAMPLES = 100  # per operation: 8 operations, ~30 s on two shared cores

@@ -12,9 +12,9 @@ import pytest
 
 from archive.web.uploads import UploadError
 from tests.web.conftest import WebApp, csrf, make_web_app
-from worker.digest_parser import parse_digest
-from worker.digest_read import docx_text, html_text
-from worker.digest_read import read_digest_bytes as digest_text
+from worker.digest.parse import parse_digest
+from worker.digest.read import docx_text, html_text
+from worker.digest.read import read_digest_bytes as digest_text
 
 DIGEST = Path(__file__).resolve().parents[2] / "examples" / "2021-09-kazakhstan.txt"
 SEPTEMBER = DIGEST.read_text("utf-8")

@@ -1,0 +1,256 @@
+"""Extraction in worker processes, one per core, apart from the fetching threads.
+
+A capture thread spends ~100 ms waiting on the network and ~15 ms of CPU in trafilatura,
+lxml and dateparser. In one process the GIL serialises that CPU across every capture
+thread, so fetching slots sit idle behind extraction and one core does all the work.
+`ProcessExtractor` hands the bytes to a `ProcessPoolExecutor` (spawn: the worker process
+already runs threads, and forking a threaded process is unsafe) and the thread
+waits on the future with the GIL released: fetching goes on while pages are extracted
+on every core.
+
+A process that dies mid-page (a C-level crash in lxml, the OOM killer) breaks the whole
+pool: the pool is rebuilt and the page tried once more in the new one, so the other
+pages that were in flight are not blamed; after a second crash the page is tried in a
+process of its own, and only a page that kills that one too becomes an
+`ExtractionFailure` naming the crash. A page still running after `timeout` seconds (a
+parser loop on hostile HTML) is abandoned and its pool killed, so it cannot hold a
+process and a capture thread for good. `InlineExtractor` calls `extract` in the calling
+thread: for prefork children (already one process per task) and `extract_processes=0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol, TypeVar
+
+from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
+from worker.sites.registry import extract_page
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Extractor", "InlineExtractor", "ProcessExtractor", "build_extractor"]
+
+ExtractFn = Callable[..., ExtractedPage | ExtractionFailure]
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+class Extractor(Protocol):
+    def extract(
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
+    ) -> ExtractedPage | ExtractionFailure: ...
+
+    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
+        """`[fn(x) for x in items]`, on the pool's processes when there are any (the
+        report's name checks: seconds of CPU for a few thousand sources)."""
+        ...
+
+    def start(self) -> None:
+        """Get ready before the first page (no-op where there is nothing to start)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InlineExtractor:
+    """`worker.sites.registry.extract_page` in the calling thread."""
+
+    def __init__(self, fn: ExtractFn = extract_page) -> None:
+        self._fn = fn
+
+    def extract(
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
+    ) -> ExtractedPage | ExtractionFailure:
+        return self._fn(html, url=url, charset=charset, options=options, content_type=content_type)
+
+    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
+        return [fn(item) for item in items]
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessExtractor:
+    """`fn` (default `worker.sites.registry.extract_page`) in a pool of `processes` processes."""
+
+    def __init__(
+        self, processes: int, *, fn: ExtractFn = extract_page, timeout: float | None = None
+    ) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, not {processes}")
+        self.processes = processes
+        self.timeout = timeout
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._generation = 0  # bumped per rebuild, so racing threads rebuild only once
+
+    def _current(self) -> tuple[ProcessPoolExecutor, int]:
+        with self._lock:
+            if self._pool is None:
+                # spawn: fresh processes, children of this one (reaped and accounted for
+                # here), and no fork of a process that is running threads
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=context,
+                    initializer=watch_parent,
+                    initargs=(os.getpid(),),
+                )
+                # start (and warm) every process now: Python 3.11 starts them one per
+                # submit, and a crash in a process it is still starting goes unnoticed
+                # until the pool's next event
+                for _ in range(self.processes):
+                    self._pool.submit(_warm)
+            return self._pool, self._generation
+
+    def start(self) -> None:
+        """Start the processes now (they take a second or two to import), not at the
+        first page: `run` calls this before it starts the broker."""
+        self._current()
+
+    def _rebuild(self, broken_generation: int, *, kill: bool = False) -> None:
+        with self._lock:
+            if self._generation != broken_generation or self._pool is None:
+                return  # another thread already replaced it
+            old, self._pool = self._pool, None
+            self._generation += 1
+        if kill:  # a process stuck on a page: the pages beside it are retried (BrokenProcessPool)
+            _terminate(old)
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def extract(
+        self,
+        html: bytes,
+        *,
+        url: str,
+        charset: str | None,
+        options: ExtractOptions,
+        content_type: str = "text/html",
+    ) -> ExtractedPage | ExtractionFailure:
+        kwargs = {"url": url, "charset": charset, "options": options, "content_type": content_type}
+        for attempt in (1, 2):
+            pool, generation = self._current()
+            try:
+                future = pool.submit(self._fn, html, **kwargs)
+                return future.result(timeout=self.timeout)
+            except BrokenProcessPool as exc:
+                log.warning(
+                    "extraction process died on %s (attempt %d): %s; new pool", url, attempt, exc
+                )
+                self._rebuild(generation)
+            except FutureTimeout:
+                # a page that never finishes (a parser loop on hostile HTML) would hold its
+                # process and this capture thread for good: kill the pool, keep the rest
+                log.warning("extraction of %s took over %s s; killing its pool", url, self.timeout)
+                self._rebuild(generation, kill=True)
+                return ExtractionFailure(
+                    reason=f"extraction took longer than {self.timeout:g} s and was abandoned"
+                )
+        # Twice in a shared pool may be a neighbour's crash both times: a process of its
+        # own says whether this page is the one.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            1, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+        ) as alone:
+            try:
+                future = alone.submit(self._fn, html, **kwargs)
+                return future.result()
+            except BrokenProcessPool:
+                log.warning("extraction of %s crashes its process on its own too", url)
+        return ExtractionFailure(
+            reason="extraction crashed its process (killed, or a crash in the HTML parser)"
+        )
+
+    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
+        if len(items) < 2 * self.processes:  # not worth the pickling
+            return [fn(item) for item in items]
+        pool, generation = self._current()
+        chunk = max(1, len(items) // (4 * self.processes))
+        try:
+            return list(pool.map(fn, items, chunksize=chunk))
+        except BrokenProcessPool:
+            log.warning("a process died during a batch of %d items; doing them here", len(items))
+            self._rebuild(generation)
+            return [fn(item) for item in items]
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def watch_parent(parent: int, interval: float = 1.0) -> None:
+    """Pool initializer: exit when `parent` is gone (a SIGKILLed `run` or worker must not
+    leave its extraction processes behind). A thread polls the parent pid; prctl's
+    PDEATHSIG would follow the parent *thread* that happened to start the process."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sourcevault-watch-parent", daemon=True).start()
+
+
+def _warm() -> None:
+    # imports and first-call caches (dateparser's locales, lxml) before the first page
+    extract_page(
+        b"<html><body><p>warm</p></body></html>",
+        url="http://warm.invalid/",
+        charset=None,
+        options=ExtractOptions(),
+        content_type="text/html",
+    )
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public way to stop a busy process before Python 3.14
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes: dict[int, multiprocessing.process.BaseProcess] = (
+        getattr(pool, "_processes", None) or {}
+    )
+    for process in list(processes.values()):
+        process.terminate()
+
+
+def default_processes() -> int:
+    """One per core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def build_extractor(processes: int | None, *, timeout: float | None = None) -> Extractor:
+    """`processes` None: one per core; 0: inline (in the capture thread, where `timeout`
+    cannot be enforced: the capture's own time limits apply)."""
+    count = default_processes() if processes is None else processes
+    return ProcessExtractor(count, timeout=timeout) if count > 0 else InlineExtractor()

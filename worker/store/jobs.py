@@ -1,0 +1,687 @@
+"""Durable capture jobs: create, claim atomically, record attempts, finish, sweep stale claims.
+
+A Celery task may be delivered twice (acks_late + a killed worker). The claim is a
+compare-and-swap on the job row, so only one delivery does the work; a later one sees
+`done` and returns the existing capture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from schemas import Digest, Evidence
+from worker.store.models import (
+    Attempt,
+    CaptureJob,
+    CaptureRow,
+    EvidenceRow,
+    JobStatus,
+    Run,
+    RunState,
+    ScreenshotRow,
+    SourceCheckRow,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ClaimLost(RuntimeError):
+    """Our claim was taken over (our worker looked dead); the new owner's capture counts."""
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"
+    BUSY = "busy"  # another live delivery holds it
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    job: CaptureJob | None
+    attempt_id: int | None = None
+
+
+def create_run(
+    session: Session,
+    run_id: str,
+    digest: Digest,
+    *,
+    source_name: str = "",
+    owner: str | None = None,
+) -> Run:
+    """Insert the run and one job per unique source, committed BEFORE anything is queued.
+    `owner`: the `sourcevault run` process that waits on it (see `resumable_run`)."""
+    run = Run(
+        id=run_id,
+        digest_id=digest.id,
+        title=digest.title,
+        digest_json=digest.model_dump_json(),
+        source_name=source_name,
+        state=RunState.QUEUED,
+        owner=owner,
+    )
+    session.add(run)
+    session.flush()  # the run row first: the jobs' foreign keys point at it
+    for source in digest.sources:
+        job = CaptureJob(
+            run_id=run_id,
+            source_id=source.id,
+            url=source.url,
+            canonical_url=source.canonical_url,
+            status=JobStatus.PENDING if source.fetchable else JobStatus.SKIPPED,
+        )
+        session.add(job)
+        if not source.fetchable:
+            assert source.status is not None
+            session.flush()
+            evidence = Evidence(
+                status=source.status,
+                reason=source.problems[0].message if source.problems else "not fetched",
+                problems=source.problems,
+            )
+            session.add(
+                EvidenceRow(
+                    job_id=job.id, status=source.status, data=evidence.model_dump(mode="json")
+                )
+            )
+    from worker.custody.events import record_queued  # custody: `queued` in this transaction
+
+    record_queued(session, run_id, digest_id=digest.id)
+    session.commit()
+    return run
+
+
+def resumable_run(
+    session: Session, digest: Digest, *, alive: Callable[[str], bool]
+) -> tuple[str, str] | None:
+    """The latest unfinished run of this very digest (same id and content) whose owning
+    `run` process is dead: (run id, its owner). A re-run resumes it instead of starting
+    a new one (`resume_run`)."""
+    rows = session.execute(
+        select(Run.id, Run.owner, Run.digest_json)
+        .where(Run.digest_id == digest.id)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .where(Run.owner.is_not(None))
+        .order_by(Run.created_at.desc())
+    ).all()
+    content = digest.model_dump_json()
+    for run_id, owner, digest_json in rows:
+        if owner is not None and digest_json == content and not alive(owner):
+            return str(run_id), str(owner)
+    return None
+
+
+def resume_run(session: Session, run_id: str, *, old_owner: str, owner: str) -> bool:
+    """Take a dead owner's run over (compare-and-swap on `owner`); its in-progress jobs go
+    back to pending (their process is gone). False if another process took it first."""
+    now = utcnow()
+    moved = session.execute(
+        update(Run).where(Run.id == run_id, Run.owner == old_owner).values(owner=owner)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    orphaned = select(CaptureJob.id).where(
+        CaptureJob.run_id == run_id, CaptureJob.status == JobStatus.IN_PROGRESS
+    )
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id.in_(orphaned), Attempt.finished_at.is_(None))
+        .values(finished_at=now, outcome="lost", detail="its `run` process died; resumed")
+    )
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.run_id == run_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+        .values(status=JobStatus.PENDING, last_error="its `run` process died; resumed")
+    )
+    session.commit()
+    return True
+
+
+def run_owner(session: Session, run_id: str) -> str | None:
+    run = session.get(Run, run_id, populate_existing=True)
+    return run.owner if run is not None else None
+
+
+def next_run_id(session: Session, digest_id: str) -> str:
+    """The digest id for the first run of a digest, then `<id>-2`, `<id>-3`…"""
+    taken = set(
+        session.scalars(
+            select(Run.id).where(or_(Run.id == digest_id, Run.id.like(f"{digest_id}-%")))
+        )
+    )
+    if digest_id not in taken:
+        return digest_id
+    n = 2
+    while f"{digest_id}-{n}" in taken:
+        n += 1
+    return f"{digest_id}-{n}"
+
+
+def claim_job(
+    session: Session,
+    job_id: int,
+    task_id: str | None,
+    *,
+    stale_after: dt.timedelta,
+) -> Claim:
+    """Compare-and-swap pending → in_progress, or take over a claim that is stale (its
+    heartbeat older than `stale_after`: see `Heartbeat`) or held by this same Celery task id.
+
+    The same task id with an unfinished attempt is this very message delivered again: its
+    worker died (reject_on_worker_lost requeues it at once, e.g. an OOM-killed prefork
+    child) or it is retrying after an error. Time limits under the visibility timeout mean
+    it cannot still be running, so waiting `stale_after` would only burn its retries.
+    """
+    now = utcnow()
+    stale_before = now - stale_after
+    same_delivery = (
+        select(Attempt.id)
+        .where(Attempt.job_id == job_id, Attempt.task_id == task_id, Attempt.finished_at.is_(None))
+        .exists()
+        if task_id is not None
+        else false()
+    )
+    result = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .where(
+            or_(
+                CaptureJob.status.in_([JobStatus.PENDING, JobStatus.FAILED]),
+                (CaptureJob.status == JobStatus.IN_PROGRESS)
+                & or_(_last_sign_of_life() < stale_before, same_delivery),
+            )
+        )
+        .values(
+            status=JobStatus.IN_PROGRESS,
+            claimed_at=now,
+            heartbeat_at=now,
+            attempts=CaptureJob.attempts + 1,
+        )
+    )
+    job = session.get(CaptureJob, job_id, populate_existing=True)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        session.rollback()
+        if job is None:
+            return Claim(ClaimOutcome.MISSING, None)
+        if job.status in (JobStatus.DONE, JobStatus.SKIPPED):
+            return Claim(ClaimOutcome.ALREADY_DONE, job)
+        return Claim(ClaimOutcome.BUSY, job)
+    assert job is not None
+    # Core statements, not unit-of-work objects: this runs once per source, inside the
+    # SQLite write lock (worker.runtime), and the ORM's bookkeeping was most of its cost.
+    # An attempt still open now was taken over: its delivery died (the attempt log says so).
+    if job.attempts > 1:  # the first claim has no earlier attempt to close
+        session.execute(
+            update(Attempt)
+            .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
+            .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
+        )
+    attempt_id = session.scalar(
+        insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
+    )
+    session.execute(
+        update(Run)
+        .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
+        .values(state=RunState.RUNNING)
+    )
+    session.commit()
+    return Claim(ClaimOutcome.CLAIMED, job, attempt_id)
+
+
+def finish_job(
+    session: Session,
+    job_id: int,
+    attempt_id: int | None,
+    *,
+    capture: CaptureRow | None,
+    evidence: Evidence,
+    extra_rows: Callable[[Session], None] | None = None,
+) -> None:
+    """Save capture + evidence and mark the job done, in one transaction.
+
+    `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
+    """
+    # Ours only while our attempt is open: a sweeper or a later delivery that took the job
+    # over (our worker looked dead) closed it, and its capture is the one that counts.
+    if not _close_attempt(session, attempt_id, "done", evidence.status):
+        session.rollback()
+        raise ClaimLost(f"capture job {job_id}: attempt {attempt_id} was taken over")
+    if capture is not None:
+        capture.job_id = job_id
+        session.add(capture)
+    # Core statements for the rest (see claim_job): evidence replaced if a retry left one
+    data = evidence.model_dump(mode="json")
+    _upsert_evidence(session, job_id, evidence.status, data)
+    done = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(status=JobStatus.DONE, finished_at=utcnow(), last_error=None)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValueError(f"capture job {job_id} does not exist")
+    if extra_rows is not None:
+        session.flush()  # the capture row gets its id first
+        extra_rows(session)
+    session.commit()
+
+
+def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str, Any]) -> None:
+    """Replace the job's evidence (a retry may have left one), or add it."""
+    replaced = session.execute(
+        update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(status=status, data=data)
+    )
+    if replaced.rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(insert(EvidenceRow).values(job_id=job_id, status=status, data=data))
+
+
+def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:
+    """Record a failed attempt; the job goes back to `failed` (a retry may claim it again).
+    Nothing changes if the attempt was taken over meanwhile (the new owner decides)."""
+    session.rollback()
+    if not _close_attempt(session, attempt_id, "failed", error):
+        session.rollback()
+        return
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(status=JobStatus.FAILED, last_error=error)
+    )
+    session.commit()
+
+
+def release_job(
+    session: Session, job_id: int, attempt_id: int | None, error: str, *, due_in: float = 0
+) -> None:
+    """A local failure (WARC dir, disk, database): nothing is known about the link, so the
+    job goes back to `pending` for a retry due in `due_in` seconds, with no evidence."""
+    session.rollback()
+    if not _close_attempt(session, attempt_id, "storage_error", error):
+        session.rollback()
+        return
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+        .values(
+            status=JobStatus.PENDING,
+            last_error=error,
+            enqueued_at=utcnow() + dt.timedelta(seconds=due_in),
+        )
+    )
+    session.commit()
+
+
+def fail_on_storage(session: Session, run_id: str, job_id: int, error: str) -> None:
+    """Retries spent on a local failure: the job fails, and so does its run, naming the
+    error. The link is not judged: no evidence row is written."""
+    session.rollback()
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id, CaptureJob.status != JobStatus.DONE)
+        .values(status=JobStatus.FAILED, last_error=error, finished_at=utcnow())
+    )
+    fail_run(session, run_id, error)
+
+
+def fail_run(session: Session, run_id: str, error: str) -> None:
+    """The run ends `failed` with its cause recorded (the first cause is kept)."""
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state != RunState.FAILED)
+        .values(state=RunState.FAILED, error=error[:4000], finished_at=utcnow())
+    )
+    session.commit()
+
+
+def _close_attempt(session: Session, attempt_id: int | None, outcome: str, detail: str) -> bool:
+    """Close an open attempt; False if it was already closed (taken over by another)."""
+    if attempt_id is None:
+        return True
+    closed = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.finished_at.is_(None))
+        .values(finished_at=utcnow(), outcome=outcome, detail=detail[:2000])
+    )
+    return bool(closed.rowcount)  # type: ignore[attr-defined]
+
+
+def existing_capture(session: Session, job_id: int) -> CaptureRow | None:
+    return session.scalar(select(CaptureRow).where(CaptureRow.job_id == job_id))
+
+
+def earlier_capture_with_payload(session: Session, sha256: str) -> CaptureRow | None:
+    """The first full (non-revisit) capture of an identical payload, for a revisit record."""
+    return session.scalar(
+        select(CaptureRow)
+        .where(CaptureRow.sha256 == sha256, CaptureRow.revisit_of.is_(None))
+        .order_by(CaptureRow.id)
+        .limit(1)
+    )
+
+
+def committed_end(session: Session, warc_file: str) -> int:
+    """End offset of the last record the database knows in `warc_file` (0 if none).
+
+    The one answer to "what is committed in this WARC file": first captures, re-check
+    captures and screenshots alike; WARC recovery keeps everything up to the furthest.
+    """
+    ends = [
+        session.scalar(select(func.max(row.end_offset)).where(row.warc_file == warc_file))
+        for row in (CaptureRow, SourceCheckRow, ScreenshotRow)
+    ]
+    return max(int(e or 0) for e in ends)
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str
+    done: int
+    total: int
+    failed: int
+
+
+def run_progress(session: Session, run_id: str) -> Progress | None:
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        return None
+    rows = session.execute(
+        select(CaptureJob.status, func.count())
+        .where(CaptureJob.run_id == run_id)
+        .group_by(CaptureJob.status)
+    ).all()
+    counts = {status: n for status, n in rows}
+    total = sum(counts.values())
+    finished = counts.get(JobStatus.DONE, 0) + counts.get(JobStatus.SKIPPED, 0)
+    return Progress(run.state, finished, total, counts.get(JobStatus.FAILED, 0))
+
+
+def mark_run(session: Session, run_id: str, state: RunState) -> None:
+    """Set a run's state; a `failed` run stays failed (finalize still writes its report)."""
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        return
+    if run.state == RunState.FAILED and state != RunState.FAILED:
+        session.commit()
+        return
+    run.state = state
+    if state in (RunState.DONE, RunState.FAILED):
+        run.finished_at = utcnow()
+    session.commit()
+
+
+def abandon_stale(session: Session, *, stale_after: dt.timedelta) -> int:
+    """Fail in_progress jobs claimed longer ago than any delivery could still be running.
+
+    `stale_after` must exceed the visibility timeout plus the hard time limit: past it,
+    the broker has re-delivered the task or never will (a hard time limit kills it).
+    """
+    result = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.status == JobStatus.IN_PROGRESS)
+        .where(_last_sign_of_life() < utcnow() - stale_after)
+        .values(status=JobStatus.FAILED, last_error="abandoned: no worker finished the capture")
+    )
+    session.commit()
+    n = int(result.rowcount)  # type: ignore[attr-defined]
+    if n:
+        log.warning("marked %d abandoned capture jobs failed", n)
+    return n
+
+
+def unfinalized_runs(session: Session, *, grace: dt.timedelta | None = None) -> list[str]:
+    """Runs whose every job has ended but which were never marked done (a lost callback).
+
+    With `grace`, only runs whose last job ended longer ago than that: the chord callback
+    of a run that just finished is still on its way."""
+    open_jobs = (
+        select(CaptureJob.run_id)
+        .where(CaptureJob.status.in_([JobStatus.PENDING, JobStatus.IN_PROGRESS]))
+        .distinct()
+    )
+    query = (
+        select(Run.id)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .where(Run.id.not_in(open_jobs))
+        .order_by(Run.created_at)
+    )
+    if grace is not None:
+        recent = (
+            select(CaptureJob.run_id).where(CaptureJob.finished_at >= utcnow() - grace).distinct()
+        )
+        query = query.where(Run.id.not_in(recent))
+    return list(session.scalars(query))
+
+
+def _last_sign_of_life() -> Any:
+    """When a claimed job's worker last showed it was alive (heartbeat, else the claim)."""
+    return func.coalesce(CaptureJob.heartbeat_at, CaptureJob.claimed_at)
+
+
+@dataclass(frozen=True)
+class LostJob:
+    run_id: str
+    job_id: int
+    why: str
+
+
+def take_over_stale(session: Session, *, stale_after: dt.timedelta) -> list[LostJob]:
+    """In-progress jobs whose claim heartbeat stopped (their worker died): back to
+    `pending`, their open attempt closed as lost, for the caller to send again.
+
+    Each job is moved by a compare-and-swap on its row, so of several sweepers (one per
+    worker) exactly one re-sends it."""
+    now = utcnow()
+    candidates = session.execute(
+        select(CaptureJob.id, CaptureJob.run_id)
+        .join(Run, Run.id == CaptureJob.run_id)
+        .where(CaptureJob.status == JobStatus.IN_PROGRESS)
+        .where(_last_sign_of_life() < now - stale_after)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+    ).all()
+    lost = []
+    for job_id, run_id in candidates:
+        moved = session.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.IN_PROGRESS)
+            .where(_last_sign_of_life() < now - stale_after)
+            .values(
+                status=JobStatus.PENDING,
+                enqueued_at=now,
+                last_error="worker lost: its claim heartbeat stopped",
+            )
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            continue
+        session.execute(
+            update(Attempt)
+            .where(Attempt.job_id == job_id, Attempt.finished_at.is_(None))
+            .values(finished_at=now, outcome="lost", detail="its worker stopped heartbeating")
+        )
+        lost.append(LostJob(run_id, job_id, "stale claim"))
+    session.commit()
+    return lost
+
+
+def take_over_unsent(session: Session, *, lost_after: dt.timedelta) -> list[LostJob]:
+    """Pending jobs of active runs sent (or due) longer ago than `lost_after`.
+
+    Call it only when the broker's queues are empty: then such a job's message is
+    nowhere a live worker will see it (held by a dead worker's reservation until the
+    visibility timeout, or lost by a broker restart). A duplicate is harmless: the
+    claim lets one delivery do the work. Compare-and-swap on `enqueued_at`."""
+    now = utcnow()
+    candidates = session.execute(
+        select(CaptureJob.id, CaptureJob.run_id, CaptureJob.enqueued_at)
+        .join(Run, Run.id == CaptureJob.run_id)
+        .where(CaptureJob.status == JobStatus.PENDING)
+        .where(func.coalesce(CaptureJob.enqueued_at, Run.created_at) < now - lost_after)
+        .where(Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+    ).all()
+    lost = []
+    for job_id, run_id, enqueued_at in candidates:
+        same = (
+            CaptureJob.enqueued_at.is_(None)
+            if enqueued_at is None
+            else CaptureJob.enqueued_at == enqueued_at
+        )
+        moved = session.execute(
+            update(CaptureJob)
+            .where(CaptureJob.id == job_id, CaptureJob.status == JobStatus.PENDING, same)
+            .values(enqueued_at=now)
+        )
+        if moved.rowcount:  # type: ignore[attr-defined]
+            lost.append(LostJob(run_id, job_id, "message lost"))
+    session.commit()
+    return lost
+
+
+def claim_finalize(session: Session, run_id: str, *, retry_after: dt.timedelta) -> str | None:
+    """The task id for a sweeper's finalize of the run, or None if another sweeper sent one
+    less than `retry_after` ago: a compare-and-swap on the run's `celery_id`, which then
+    holds `sweep-<unix time>-<uuid>`."""
+    run = session.get(Run, run_id, populate_existing=True)
+    if run is None or run.state not in (RunState.QUEUED, RunState.RUNNING):
+        session.rollback()
+        return None
+    now = utcnow()
+    previous = run.celery_id or ""
+    if previous.startswith("sweep-"):
+        try:
+            sent = dt.datetime.fromtimestamp(float(previous.split("-")[1]), dt.UTC)
+        except (IndexError, ValueError):
+            sent = now - retry_after
+        if now - sent < retry_after:
+            session.rollback()
+            return None
+    token = f"sweep-{now.timestamp():.3f}-{uuid.uuid4()}"
+    same = Run.celery_id.is_(None) if run.celery_id is None else Run.celery_id == run.celery_id
+    moved = session.execute(update(Run).where(Run.id == run_id, same).values(celery_id=token))
+    session.commit()
+    return token if moved.rowcount else None  # type: ignore[attr-defined]
+
+
+def live_claims(session: Session, run_id: str, *, stale_after: dt.timedelta) -> int:
+    """Jobs of the run whose claim is still beating (a live worker is capturing them)."""
+    return int(
+        session.scalar(
+            select(func.count(CaptureJob.id)).where(
+                CaptureJob.run_id == run_id,
+                CaptureJob.status == JobStatus.IN_PROGRESS,
+                _last_sign_of_life() >= utcnow() - stale_after,
+            )
+        )
+        or 0
+    )
+
+
+INTERRUPTED = "interrupted: its run was sealed as it stood (`sourcevault verify --seal`)"
+
+
+def interrupt_unfinished(session: Session, run_id: str) -> int:
+    """End a dead run's unfinished jobs as failed (never captured), so it can be sealed."""
+    now = utcnow()
+    unfinished = [JobStatus.PENDING, JobStatus.IN_PROGRESS]
+    open_jobs = select(CaptureJob.id).where(
+        CaptureJob.run_id == run_id, CaptureJob.status.in_(unfinished)
+    )
+    session.execute(
+        update(Attempt)
+        .where(Attempt.job_id.in_(open_jobs), Attempt.finished_at.is_(None))
+        .values(finished_at=now, outcome="lost", detail=INTERRUPTED)
+    )
+    result = session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.run_id == run_id, CaptureJob.status.in_(unfinished))
+        .values(status=JobStatus.FAILED, last_error=INTERRUPTED, finished_at=now)
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_due(session: Session, job_id: int, seconds: float) -> None:
+    """A retry of the job is due in `seconds`: the sweeper counts its message as sent."""
+    session.execute(
+        update(CaptureJob)
+        .where(CaptureJob.id == job_id)
+        .values(enqueued_at=utcnow() + dt.timedelta(seconds=seconds))
+    )
+    session.commit()
+
+
+def mark_enqueued(session: Session, job_ids: list[int]) -> None:
+    """Record when the jobs' capture tasks were sent (see `take_over_unsent`)."""
+    if job_ids:
+        session.execute(
+            update(CaptureJob).where(CaptureJob.id.in_(job_ids)).values(enqueued_at=utcnow())
+        )
+    session.commit()
+
+
+class Heartbeat:
+    """Refreshes `heartbeat_at` of the jobs this process is capturing, every `interval`
+    seconds, in one thread per process (started with the first job).
+
+    A worker that dies stops beating; `take_over_stale` (every worker's sweeper) and
+    `claim_job` then treat its claims as stale after `claim_stale_after`, instead of
+    waiting for the broker's visibility timeout (an hour on Redis)."""
+
+    def __init__(self, sessions: Callable[[], Any], interval: float) -> None:
+        self._sessions = sessions  # a context manager factory yielding a write Session
+        self._interval = interval
+        self._active: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job_id: int) -> None:
+        with self._lock:
+            self._active.add(job_id)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="sourcevault-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, job_id: int) -> None:
+        with self._lock:
+            self._active.discard(job_id)
+
+    def beat(self) -> int:
+        with self._lock:
+            active = sorted(self._active)
+        if not active:
+            return 0
+        with self._sessions() as session:
+            result = session.execute(
+                update(CaptureJob)
+                .where(CaptureJob.id.in_(active), CaptureJob.status == JobStatus.IN_PROGRESS)
+                .values(heartbeat_at=utcnow())
+            )
+            session.commit()
+            return int(result.rowcount)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a database hiccup: the next beat tries again
+                log.warning("claim heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
