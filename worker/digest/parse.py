@@ -45,6 +45,16 @@ from dataclasses import dataclass, field
 from schemas.common import Problem, ProblemCode
 from schemas.digest import Digest, Footnote, FootnoteURL, Incident
 from schemas.source import Source, SourceStatus
+from worker.digest.dates import (
+    DATE_RE,
+    INCIDENT_LEAD_RE,
+    YEAR,
+    DateMention,
+    date_mentions,
+    mentioned_date,
+    to_date,
+    to_mention,
+)
 from worker.digest.people import extract_people
 from worker.digest.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls
 
@@ -57,153 +67,6 @@ MIN_YEAR, MAX_YEAR = 1990, 2100
 
 logger = logging.getLogger(__name__)
 _NEWLINES = re.compile(r"\r\n?")
-
-# ---------------------------------------------------------------------------
-# dates
-
-# Month names -> numbers: English full names and abbreviations, Russian genitive.
-_EN_MONTH_NAMES = (
-    ("january", "jan"),
-    ("february", "feb"),
-    ("march", "mar"),
-    ("april", "apr"),
-    ("may",),
-    ("june", "jun"),
-    ("july", "jul"),
-    ("august", "aug"),
-    ("september", "sept", "sep"),
-    ("october", "oct"),
-    ("november", "nov"),
-    ("december", "dec"),
-)
-_RU_MONTH_NAMES = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
-_MONTHS = {name: n for n, names in enumerate(_EN_MONTH_NAMES, 1) for name in names}
-_RU_MONTHS = {name: n for n, name in enumerate(_RU_MONTH_NAMES, 1)}
-# Title case or capitals only: "may" in prose is a verb, "May" is a month.
-_EN_MONTH = "|".join(
-    sorted({v for k in _MONTHS for v in (k.title(), k.upper())}, key=len, reverse=True)
-)
-_RU_MONTH = "|".join(_RU_MONTHS)
-_DAY = r"(?<!\d)(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?(?!\d)"
-_UNITS = r"(?!\s*(?:days?|weeks?|months?|years?|hours?|minutes?|people|persons|tenge|MCI)\b)"
-# "October 4–5", "September 28th to 29th": the second day is a date mentioned.
-_RANGE = rf"(?:\s*(?:[–—-]|\bto\b|\btill\b|\buntil\b)\s*(?P<{{p}}2>{_DAY}){_UNITS})?"
-_YEAR = r"(?<!\d)(?:19|20)\d{2}(?!\d)"
-
-# The lookahead lets the regex engine skip, cheaply, every position where no date
-# can start (a digit or an English month's capital): ten times faster on long digests.
-_DATE_RE = re.compile(
-    r"(?=[\dJFMASOND])(?:"
-    + "|".join(
-        (
-            # September 1 / Sept. 3rd–5th, 2021
-            rf"(?P<md_m>{_EN_MONTH})\.?\s+(?P<md_d>{_DAY})"
-            + _RANGE.format(p="md_d")
-            + rf"(?:,?\s+(?P<md_y>{_YEAR}))?",
-            # 8 September / 4-5 October 2021 / 12 of October
-            rf"(?P<dm_d>{_DAY})"
-            + _RANGE.format(p="dm_d")
-            # \b: "25 Marat" is not a date ("Mar" is an abbreviation of March)
-            + rf"\s+(?:of\s+)?(?P<dm_m>{_EN_MONTH})\b\.?(?:,?\s+(?P<dm_y>{_YEAR}))?",
-            # 3 сентября 2021 г.
-            rf"(?P<ru_d>{_DAY})"
-            + _RANGE.format(p="ru_d")
-            + rf"\s+(?P<ru_m>{_RU_MONTH})(?:\s+(?P<ru_y>{_YEAR}))?",
-            # 2021-09-03
-            r"(?<!\d)(?P<iso_y>(?:19|20)\d{2})-(?P<iso_m>[01]\d)-(?P<iso_d>[0-3]\d)(?!\d)",
-            # 03.09.2021
-            r"(?<![\d.])(?P<dot_d>[0-3]?\d)\.(?P<dot_m>[01]?\d)\.(?P<dot_y>(?:19|20)\d{2})(?!\d)",
-        )
-    )
-    + ")"
-)
-
-# What may stand before an incident's date: a list bullet or number, a place and
-# a comma ("Almaty, 12 October"), and "On"/"From".
-_INCIDENT_LEAD_RE = re.compile(
-    r"\s*(?:[-•*·–—]\s+|\d{1,5}[.)]\s+)?"
-    r"(?:[A-ZА-ЯЁ][\w’'-]*(?:\s+[A-ZА-ЯЁ][\w’'-]*){0,2},\s*)?"
-    r"(?:(?:On|on|ON|From|from|Since|since|В|в|С|с)\s+)?(?:the\s+)?"
-)
-
-
-@dataclass(frozen=True)
-class _DateMention:
-    """A date as written: year may be missing until the digest's year is known."""
-
-    month: int
-    day: int
-    year: int | None
-    start: int
-    end_day: int | None = None  # second day of a range
-
-
-def _date_mentions(text: str) -> list[_DateMention]:
-    return [_mention(m) for m in _DATE_RE.finditer(text)]
-
-
-def _mention(m: re.Match[str]) -> _DateMention:
-    groups = m.groupdict()
-    for prefix in ("md", "dm", "ru", "iso", "dot"):
-        if groups.get(f"{prefix}_d"):
-            return _DateMention(
-                month=_month_number(groups[f"{prefix}_m"]),
-                day=_day_number(groups[f"{prefix}_d"]),
-                year=int(groups[f"{prefix}_y"]) if groups.get(f"{prefix}_y") else None,
-                start=m.start(),
-                end_day=_day_number(groups[f"{prefix}_d2"]) if groups.get(f"{prefix}_d2") else None,
-            )
-    raise AssertionError("date pattern matched without a day")  # pragma: no cover
-
-
-def _month_number(text: str) -> int:
-    key = text.lower().rstrip(".")
-    return _MONTHS.get(key) or _RU_MONTHS.get(key) or int(key)
-
-
-def _day_number(text: str) -> int:
-    return int(text.rstrip("stndrh"))
-
-
-def _to_date(mention: _DateMention, year: int | None, day: int | None = None) -> dt.date | None:
-    """The mention as a date in `year` (its own year wins), or None if impossible."""
-    use_year = mention.year or year
-    if use_year is None:
-        return None
-    try:
-        return dt.date(use_year, mention.month, day or mention.day)
-    except ValueError:  # 31 September, month 13, year 0
-        return None
-
-
-_HALF_YEAR = dt.timedelta(days=183)
-
-
-def _mentioned_date(
-    mention: _DateMention, year: int | None, anchor: dt.date | None, day: int
-) -> dt.date | None:
-    """A date the text mentions; "25 December" in a January digest is last year's."""
-    date = _to_date(mention, year, day)
-    if date and mention.year is None and anchor and date - anchor > _HALF_YEAR:
-        try:
-            date = date.replace(year=date.year - 1)
-        except ValueError:  # 29 February
-            return None
-    return date
-
 
 # ---------------------------------------------------------------------------
 # lines
@@ -234,8 +97,8 @@ _TERMINAL = (".", "!", "?", "]", "”", '"', "»", ")", ";", "…")
 class _IncidentDraft:
     line: int
     text: str
-    date: _DateMention | None  # None: an undated incident (it cites markers)
-    mentions: list[_DateMention] = field(default_factory=list)  # every date in `text`
+    date: DateMention | None  # None: an undated incident (it cites markers)
+    mentions: list[DateMention] = field(default_factory=list)  # every date in `text`
     wrapped: list[str] = field(default_factory=list)  # hard-wrapped lines, joined at the end
 
     def ends(self) -> str:
@@ -390,10 +253,10 @@ def _add_url_line(line: str, number: int, found: _Lines) -> str:
     return "other"
 
 
-def _leading_date(line: str) -> _DateMention | None:
-    lead = _INCIDENT_LEAD_RE.match(line)  # always matches, possibly empty
-    m = _DATE_RE.match(line, lead.end() if lead else 0)
-    return _mention(m) if m else None
+def _leading_date(line: str) -> DateMention | None:
+    lead = INCIDENT_LEAD_RE.match(line)  # always matches, possibly empty
+    m = DATE_RE.match(line, lead.end() if lead else 0)
+    return to_mention(m) if m else None
 
 
 def _excerpt(line: str, width: int = 80) -> str:
@@ -429,7 +292,7 @@ def parse_digest(text: str, *, name: str = "digest", year: int | None = None) ->
         )
     found = _classify_lines(text.split("\n"))
     for draft in found.incidents:  # once, now that wrapped lines are joined
-        draft.mentions = _date_mentions(draft.text)
+        draft.mentions = date_mentions(draft.text)
     resolved_year = _resolve_year(year, found.incidents, name)
     incidents = [
         _build_incident(i, draft, resolved_year) for i, draft in enumerate(found.incidents, 1)
@@ -474,7 +337,7 @@ def _title(name: str) -> str:
     return " ".join(parts) or "Digest"
 
 
-_NAME_YEAR_RE = re.compile(_YEAR)
+_NAME_YEAR_RE = re.compile(YEAR)
 
 
 def _resolve_year(year: int | None, drafts: list[_IncidentDraft], name: str) -> int | None:
@@ -490,7 +353,7 @@ def _resolve_year(year: int | None, drafts: list[_IncidentDraft], name: str) -> 
 
 
 def _build_incident(number: int, draft: _IncidentDraft, year: int | None) -> Incident:
-    date = _to_date(draft.date, year) if draft.date else None
+    date = to_date(draft.date, year) if draft.date else None
     problems: list[Problem] = []
     if date is None:
         problems.append(_undated_problem(draft, year))
@@ -526,8 +389,8 @@ def _undated_problem(draft: _IncidentDraft, year: int | None) -> Problem:
 
 
 def _dates_mentioned(
-    mentions: list[_DateMention],
-    own: _DateMention | None,
+    mentions: list[DateMention],
+    own: DateMention | None,
     date: dt.date | None,
     year: int | None,
 ) -> list[dt.date]:
@@ -538,7 +401,7 @@ def _dates_mentioned(
         if own is not None and mention.start == own.start:
             days = days[1:]  # the range's first day is the incident's date
         for day in days:
-            found = _mentioned_date(mention, year, date, day)
+            found = mentioned_date(mention, year, date, day)
             if found and found != date:
                 dates.setdefault(found)
     return list(dates)
