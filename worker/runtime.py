@@ -29,7 +29,7 @@ from worker.fetch.politeness import Gate
 from worker.judge.soft404 import ProbeCache
 from worker.pool import Extractor, InlineExtractor, build_extractor
 from worker.settings import Settings
-from worker.store import jobs
+from worker.store import jobs, sweep
 from worker.store.engine import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ class Runtime:
     # dozens of capture threads those sleeps were most of a capture's time. Threads of
     # this process queue on this lock instead; PostgreSQL needs none.
     write_lock: AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
-    # keeps this process's claims fresh while their captures run (worker.store.jobs.Heartbeat)
-    heartbeat: jobs.Heartbeat | None = None
+    # keeps this process's claims fresh while their captures run (worker.store.sweep.Heartbeat)
+    heartbeat: sweep.Heartbeat | None = None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:
@@ -100,7 +100,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         if engine.dialect.name == "sqlite"
         else contextlib.nullcontext(),
     )
-    runtime.heartbeat = jobs.Heartbeat(runtime.writing, settings.claim_heartbeat_interval)
+    runtime.heartbeat = sweep.Heartbeat(runtime.writing, settings.claim_heartbeat_interval)
     return runtime
 
 

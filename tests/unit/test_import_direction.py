@@ -33,15 +33,16 @@ RANKS = {
     "worker.custody": 4,
     "worker.store.jobs": 5,  # a claim and its custody entries commit together
     "worker.pool": 5,
-    "worker.runtime": 6,
-    "worker.capture": 7,
-    "worker.report": 8,
-    "worker.queue": 9,  # the only package that imports celery
-    "worker.runs": 10,
-    "worker.custody.audit": 11,  # `verify`: reads everything, may seal a run
-    "archive.web": 12,  # the web app: an entry point
-    "worker.cli": 13,
-    "worker.store.migrations.__main__": 13,  # `python -m worker.store.migrations`
+    "worker.store.sweep": 6,  # takes over what the claims left
+    "worker.runtime": 7,
+    "worker.capture": 8,
+    "worker.report": 9,
+    "worker.queue": 10,  # the only package that imports celery
+    "worker.runs": 11,
+    "worker.custody.audit": 12,  # `verify`: reads everything, may seal a run
+    "archive.web": 13,  # the web app: an entry point
+    "worker.cli": 14,
+    "worker.store.migrations.__main__": 14,  # `python -m worker.store.migrations`
 }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Evidence, Source, SourceStatus
-from worker.store import jobs
+from worker.store import jobs, sweep
 from worker.store.engine import make_engine, make_session_factory
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, JobStatus
 
@@ -179,8 +179,8 @@ def test_abandoned_claims_fail_and_their_run_becomes_finalizable(
     job_id = _job_ids(sessions)["https://a.example/x"]
     with sessions() as s:
         jobs.claim_job(s, job_id, "killed-by-hard-limit", stale_after=STALE)
-        assert jobs.unfinalized_runs(s) == []  # a job is still in progress
-        assert jobs.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 0  # too recent
+        assert sweep.unfinalized_runs(s) == []  # a job is still in progress
+        assert sweep.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 0  # too recent
         s.execute(
             update(CaptureJob)
             .where(CaptureJob.id == job_id)
@@ -190,10 +190,10 @@ def test_abandoned_claims_fail_and_their_run_becomes_finalizable(
             )
         )
         s.commit()
-        assert jobs.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 1
-        assert jobs.unfinalized_runs(s) == ["d-1"]
+        assert sweep.abandon_stale(s, stale_after=dt.timedelta(hours=1)) == 1
+        assert sweep.unfinalized_runs(s) == ["d-1"]
         jobs.mark_run(s, "d-1", jobs.RunState.DONE)
-        assert jobs.unfinalized_runs(s) == []
+        assert sweep.unfinalized_runs(s) == []
 
 
 def _backdate(s: Session, job_id: int, seconds: float) -> None:
@@ -214,18 +214,18 @@ def test_a_beating_claim_is_kept_a_silent_one_is_taken_over_once(
     with sessions() as s:
         first = jobs.claim_job(s, job_id, "worker-a", stale_after=stale)
         _backdate(s, job_id, 60)  # claimed a minute ago...
-    beat = jobs.Heartbeat(sessions, interval=3600)
+    beat = sweep.Heartbeat(sessions, interval=3600)
     beat.add(job_id)
     assert beat.beat() == 1  # ...but its worker is alive and says so
     with sessions() as s:
-        assert jobs.take_over_stale(s, stale_after=stale) == []
+        assert sweep.take_over_stale(s, stale_after=stale) == []
         assert jobs.claim_job(s, job_id, "other", stale_after=stale).outcome is (
             jobs.ClaimOutcome.BUSY
         )
         _backdate(s, job_id, 60)  # now the beats stopped (the worker died)
-        lost = jobs.take_over_stale(s, stale_after=stale)
-        assert lost == [jobs.LostJob("d-1", job_id, "stale claim")]
-        assert jobs.take_over_stale(s, stale_after=stale) == []  # one sweeper wins
+        lost = sweep.take_over_stale(s, stale_after=stale)
+        assert lost == [sweep.LostJob("d-1", job_id, "stale claim")]
+        assert sweep.take_over_stale(s, stale_after=stale) == []  # one sweeper wins
         job = s.get(CaptureJob, job_id, populate_existing=True)
         assert job is not None and job.status == JobStatus.PENDING
         second = jobs.claim_job(s, job_id, "resent", stale_after=stale)
@@ -252,18 +252,18 @@ def test_pending_jobs_whose_message_is_lost_are_sent_again_once(
         jobs.create_run(s, "d-1", _digest())
     ids = sorted(_job_ids(sessions).values())
     with sessions() as s:
-        jobs.mark_enqueued(s, ids)
-        assert jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
+        sweep.mark_enqueued(s, ids)
+        assert sweep.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
         s.execute(update(CaptureJob).values(enqueued_at=jobs.utcnow() - dt.timedelta(minutes=2)))
         s.commit()
-        lost = jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30))
+        lost = sweep.take_over_unsent(s, lost_after=dt.timedelta(seconds=30))
         pending = [
             i
             for i in ids
             if s.get(CaptureJob, i).status == JobStatus.PENDING  # type: ignore[union-attr]
         ]
         assert sorted(x.job_id for x in lost) == pending and pending
-        assert jobs.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
+        assert sweep.take_over_unsent(s, lost_after=dt.timedelta(seconds=30)) == []
 
 
 def test_a_failed_run_stays_failed_when_finalize_marks_it_done(

@@ -274,7 +274,7 @@ def seal_unfinished(settings: Settings, run_id: str) -> str:
     from worker.report.build import finalize
     from worker.runs import owner_alive
     from worker.runtime import build_runtime
-    from worker.store import jobs
+    from worker.store import jobs, sweep
 
     runtime = build_runtime(settings)  # also cuts a dead writer's uncommitted WARC records
     try:
@@ -287,9 +287,9 @@ def seal_unfinished(settings: Settings, run_id: str) -> str:
                     raise SealRefused(f"run {run_id} is still running (process {run.owner})")
                 stale = dt.timedelta(seconds=settings.claim_stale_after)
                 # an embedded run's claims were its dead owner's; a deployment's may be live
-                if not run.owner and jobs.live_claims(session, run_id, stale_after=stale):
+                if not run.owner and sweep.live_claims(session, run_id, stale_after=stale):
                     raise SealRefused(f"run {run_id}: a worker is still capturing its sources")
-                jobs.interrupt_unfinished(session, run_id)
+                sweep.interrupt_unfinished(session, run_id)
         finalize(runtime, run_id)
         with runtime.sessions() as session:
             progress = jobs.run_progress(session, run_id)

@@ -27,7 +27,7 @@ from worker.queue.priorities import (
 )
 from worker.queue.tasks import capture_source, finalize_run
 from worker.settings import Settings
-from worker.store import jobs
+from worker.store import sweep
 from worker.store.models import CaptureJob, JobStatus, Run
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def enqueue_run(session: Session, run_id: str, *, kind: Kind = Kind.BULK, editor
     backlog = editor_backlog(session, editor, kind, exclude_run=run_id)
     priorities = run_priorities(kind, backlog, len(job_ids))
     body = finalize_run.s(run_id).set(queue=callback_queue, priority=callback_priority)
-    jobs.mark_enqueued(session, job_ids)  # the sweeper's clock for lost messages
+    sweep.mark_enqueued(session, job_ids)  # the sweeper's clock for lost messages
     if job_ids:
         header = [
             capture_source.s(run_id, job_id).set(queue=queue, priority=priority)
@@ -83,7 +83,7 @@ def enqueue_run(session: Session, run_id: str, *, kind: Kind = Kind.BULK, editor
     return str(result.id)
 
 
-def send_again(session: Session, lost: list[jobs.LostJob]) -> None:
+def send_again(session: Session, lost: list[sweep.LostJob]) -> None:
     """A fresh capture task per lost job, on its run's queue. It is not in the run's chord
     (that waits for the lost message for good), so `sweep_once` finalizes such runs."""
     for item in lost:
@@ -118,17 +118,17 @@ def sweep_once(settings: Settings, sessions: sessionmaker[Session]) -> dict[str,
     Duplicates are harmless (jobs.claim_job); compare-and-swaps keep them rare."""
     stale = dt.timedelta(seconds=settings.claim_stale_after)
     with sessions() as session:
-        lost = jobs.take_over_stale(session, stale_after=stale)
+        lost = sweep.take_over_stale(session, stale_after=stale)
         send_again(session, lost)
-        unsent: list[jobs.LostJob] = []
+        unsent: list[sweep.LostJob] = []
         if queued_messages() == 0:
-            unsent = jobs.take_over_unsent(session, lost_after=stale)
+            unsent = sweep.take_over_unsent(session, lost_after=stale)
             send_again(session, unsent)
         grace = dt.timedelta(seconds=settings.finalize_grace)
         finalized = []
-        for run_id in jobs.unfinalized_runs(session, grace=grace):
+        for run_id in sweep.unfinalized_runs(session, grace=grace):
             # sent again only if the last one did not finish it in a minute (lost too)
-            token = jobs.claim_finalize(session, run_id, retry_after=dt.timedelta(minutes=1))
+            token = sweep.claim_finalize(session, run_id, retry_after=dt.timedelta(minutes=1))
             if token is not None:
                 run = session.get(Run, run_id)
                 kind = Kind(run.kind) if run is not None else Kind.BULK

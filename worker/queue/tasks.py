@@ -15,6 +15,7 @@ from worker.queue.app import app, app_settings
 from worker.report import build as report
 from worker.runtime import close_runtime, get_runtime
 from worker.store import jobs
+from worker.store import sweep as job_sweep
 from worker.store.models import RunState
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def capture_source(self: Task, run_id: str, job_id: int) -> dict[str, Any]:
             return {"run_id": run_id, "job_id": job_id, "status": "failed", "error": error}
         countdown = min(2.0**self.request.retries, 30.0)
         with runtime.writing() as session:  # the sweeper leaves it alone until it is due
-            jobs.mark_due(session, job_id, countdown)
+            job_sweep.mark_due(session, job_id, countdown)
         raise self.retry(
             exc=exc, countdown=countdown, max_retries=settings.storage_retries
         ) from exc
@@ -99,8 +100,8 @@ def sweep() -> dict[str, Any]:
     runtime = get_runtime(settings)
     stale = dt.timedelta(seconds=settings.visibility_timeout + settings.task_time_limit)
     with runtime.sessions() as session:
-        abandoned = jobs.abandon_stale(session, stale_after=stale)
-        run_ids = jobs.unfinalized_runs(session)
+        abandoned = job_sweep.abandon_stale(session, stale_after=stale)
+        run_ids = job_sweep.unfinalized_runs(session)
     for run_id in run_ids:
         report.finalize(runtime, run_id)
     return {"abandoned": abandoned, "finalized": run_ids}

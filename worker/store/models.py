@@ -101,7 +101,7 @@ class CaptureJob(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    # refreshed by the claiming process while the capture runs (worker.store.jobs.Heartbeat):
+    # refreshed by the claiming process while the capture runs (worker.store.sweep.Heartbeat):
     # a claim whose heartbeat is stale belongs to a dead worker and is taken over
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     # when its capture task was last sent (or is due, for a retry): the sweeper re-sends
