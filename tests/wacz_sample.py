@@ -14,7 +14,7 @@ from archive.records import HttpExchange, sha256_hex, text_uri
 from archive.wacz import WaczExport, export_wacz
 from archive.warc_writer import WarcWriter
 from schemas import Capture, DigestSummary, Period, Report, SourceReport, SourceStatus
-from worker.custody.log import load_or_create_wacz_key
+from worker.custody.keys import load_or_create_wacz_key
 
 __all__ = ["SAMPLE_PAGES", "SamplePage", "SampleWacz", "make_sample_wacz"]
 

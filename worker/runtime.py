@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
-from worker.custody.log import host_pseudonym
+from worker.custody.keys import host_pseudonym
 from worker.fetch.client import build_client, build_egress_policy
 from worker.fetch.egress import EgressPolicy
 from worker.fetch.gates import build_gate

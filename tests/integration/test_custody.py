@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 from tests.custody_tsa import local_tsa
 from tests.fixtureweb import FixtureWeb, route_through
 from worker.cli import app
+from worker.custody import keys as custody_keys
 from worker.custody import log as custody
+from worker.custody import seal as custody_seal
 from worker.digest.parse import parse_digest
 from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
@@ -151,8 +153,8 @@ def test_the_auditors_record_reveals_no_monitor_identity(custody_run: CustodyRun
     runtime = get_runtime(custody_run.settings)
     try:
         with runtime.sessions() as session:
-            key = custody.load_or_create_key(custody_run.settings.data_dir)
-            export = custody.export_custody(session, custody_run.outcome.run_id, key=key)
+            key = custody_keys.load_or_create_key(custody_run.settings.data_dir)
+            export = custody_seal.export_custody(session, custody_run.outcome.run_id, key=key)
             sealed = [e.sealed for e in session.scalars(select(CustodyEntry)) if e.sealed]
     finally:
         close_runtime()
@@ -286,8 +288,8 @@ def make_wacz(run: CustodyRun, data_dir: Path, dest: Path) -> Path:
     runtime = get_runtime(settings)
     try:
         with runtime.sessions() as session:
-            key = custody.load_or_create_key(data_dir)
-            export = custody.export_custody(session, run.outcome.run_id, key=key)
+            key = custody_keys.load_or_create_key(data_dir)
+            export = custody_seal.export_custody(session, run.outcome.run_id, key=key)
     finally:
         close_runtime()
     with zipfile.ZipFile(dest, "w") as z:

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from archive.wacz import needs_zip64, public_key_spki, verify_wacz
 from tests.wacz_sample import SampleWacz, make_sample_wacz
 from worker.cli import app
-from worker.custody.log import WACZ_KEY_FILE, load_or_create_wacz_key
+from worker.custody.keys import WACZ_KEY_FILE, load_or_create_wacz_key
 
 # py-wacz runs as a uv tool, like pywb (.ci/test installs it)
 WACZ_TOOL = ["uv", "tool", "run", "--offline", "--python", "3.11", "--from", "wacz==0.6.0", "wacz"]

@@ -203,25 +203,26 @@ def export(
     The package is signed per the WACZ signing spec with the data dir's ECDSA key
     (keys/wacz_ecdsa_p384); the custody log inside carries its own Ed25519 seal."""
     from archive.wacz import export_wacz  # logic in archive/wacz.py and worker/export.py
-    from worker.custody import log as custody
+    from worker.custody import keys as custody_keys
+    from worker.custody import seal as custody_seal
     from worker.report.export import plan_export
 
     settings = cli_settings(data_dir=data_dir)
     sessions = make_session_factory(make_engine(settings.effective_database_url))
-    key = custody.load_or_create_key(settings.data_dir)
+    key = custody_keys.load_or_create_key(settings.data_dir)
     with sessions() as session:
         try:
             plan = plan_export(session, settings, run_id)
         except KeyError as exc:
             raise fail(f"no digest with id {run_id!r}", 1) from exc
-        extra = custody.export_custody(session, run_id, key=key, export_name=wacz.name).files()
+        extra = custody_seal.export_custody(session, run_id, key=key, export_name=wacz.name).files()
     try:
         done = export_wacz(
             wacz,
             report=plan.report,
             archive_dir=settings.archive_dir,
             warc_files=plan.warc_files,
-            key=custody.load_or_create_wacz_key(settings.data_dir),
+            key=custody_keys.load_or_create_wacz_key(settings.data_dir),
             extra_files=extra,
         )
     except (ValueError, FileNotFoundError) as exc:

@@ -36,7 +36,9 @@ from sqlalchemy.orm import Session
 
 from archive.warc_reader import check_file, read_record
 from worker.custody import events as custody_events
+from worker.custody import keys as custody_keys
 from worker.custody import log as custody
+from worker.custody import seal as custody_seal
 from worker.custody import timestamps
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_session_factory
@@ -111,7 +113,7 @@ def audit_data_dir(settings: Settings) -> AuditResult:
             _check_warc_files(session, settings.archive_dir, result)
             _check_captures(session, settings.archive_dir, result)
             runs = list(session.scalars(select(Run.id).order_by(Run.created_at)))
-            pub = settings.data_dir / custody.KEY_FILE.with_suffix(".pub.pem")
+            pub = settings.data_dir / custody_keys.KEY_FILE.with_suffix(".pub.pem")
             ca = _ca(settings)
             for run_id in runs:
                 _check_run(session, run_id, settings, pub, ca, result)
@@ -216,8 +218,8 @@ def _check_run(
             result.fail(Finding("custody", str(brk), "custody_entries (database)", brk.url))
             continue
         _check_stored(session, rows, result)
-    seal = custody.latest_seal(session, run_id)
-    public = {k: custody.iter_public(v) for k, v in chains.items()}
+    seal = custody_seal.latest_seal(session, run_id)
+    public = {k: custody_seal.iter_public(v) for k, v in chains.items()}
     if seal is None:
         result.fail(Finding("seal", _unsealed(run_id, run)))
         sealed_note = "unsigned"
@@ -227,7 +229,7 @@ def _check_run(
             return
         if seal.public_key.encode("ascii").strip() != pub_path.read_bytes().strip():
             result.fail(Finding("seal", "seal made with another key than the data dir's", None))
-        check = custody.check_seal(seal.heads, seal.signature, pub_path.read_bytes(), public)
+        check = custody_seal.check_seal(seal.heads, seal.signature, pub_path.read_bytes(), public)
         if not check.ok:
             result.fail(Finding("seal", f"run {run_id}: {check.reason}", None, check.url))
         sealed_note = f"signed ({check.unsealed} entries after the last seal)"
@@ -429,7 +431,7 @@ def audit_wacz(path: Path, *, ca: bytes | None = None) -> AuditResult:
                 )
             )
             return result
-        chains = custody.parse_jsonl(z.read("custody/log.jsonl"))
+        chains = custody_seal.parse_jsonl(z.read("custody/log.jsonl"))
         seal_doc = json.loads(z.read("custody/seal.json"))
         public_pem = z.read("custody/public_key.pem")
         warcs = {Path(n).name: n for n in names if n.endswith((".warc.gz", ".warc"))}
@@ -439,7 +441,7 @@ def audit_wacz(path: Path, *, ca: bytes | None = None) -> AuditResult:
             brk = custody.verify_chain(chain)
             if brk is not None:
                 result.fail(Finding("custody", str(brk), "custody/log.jsonl", brk.url))
-        check = custody.check_seal(seal_doc["seal"], seal_doc["signature"], public_pem, chains)
+        check = custody_seal.check_seal(seal_doc["seal"], seal_doc["signature"], public_pem, chains)
         if not check.ok:
             result.fail(Finding("seal", check.reason, "custody/seal.json", check.url))
         for t in seal_doc.get("timestamps", []):

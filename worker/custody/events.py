@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from archive.records import HttpExchange
 from schemas import Evidence
+from worker.custody import keys as custody_keys
 from worker.custody import log as custody
+from worker.custody import seal as custody_seal
 from worker.store.models import CaptureJob, CaptureRow, CustodyTimestamp, EvidenceRow
 
 if TYPE_CHECKING:
@@ -311,8 +313,8 @@ def seal_run(
     """
     record_report(session, run_id, files, settings.data_dir)
     digests = record_warc_digests(session, run_id, settings.archive_dir)
-    key = custody.load_or_create_key(settings.data_dir)
-    seal = custody.sign_head(session, run_id, key)
+    key = custody_keys.load_or_create_key(settings.data_dir)
+    seal = custody_seal.sign_head(session, run_id, key)
     session.commit()
     tsa_url = getattr(settings, "tsa_url", None)
     if not tsa_url:

@@ -23,55 +23,37 @@ log, while the hash alone does not let anyone guess a monitor's IP.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import hashlib
 import json
 import logging
-import os
 import platform
 import secrets
-import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.store.models import CaptureJob, CustodyEntry, CustodySeal, CustodyTimestamp
+from worker.store.models import CaptureJob, CustodyEntry
 
 __all__ = [
     "EVENTS",
     "GENESIS",
-    "KEY_FILE",
-    "WACZ_KEY_FILE",
     "ChainBreak",
     "ChainKey",
-    "CustodyExport",
     "Event",
-    "SealCheck",
     "append",
     "append_many",
     "canonical_json",
-    "check_seal",
     "entry_hash",
-    "export_custody",
     "job_key",
-    "load_or_create_key",
-    "load_or_create_wacz_key",
-    "public_key_pem",
     "run_entries",
     "run_key",
     "sealed_hash",
-    "sign_head",
     "software_versions",
     "verify_chain",
 ]
@@ -93,14 +75,12 @@ EVENTS = frozenset(
     }
 )
 GENESIS = "0" * 64
-KEY_FILE = Path("keys") / "custody_ed25519"
-WACZ_KEY_FILE = Path("keys") / "wacz_ecdsa_p384"
 FORMAT = "sourcevault-custody/1"
 
 Clock = Callable[[], dt.datetime]
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
@@ -174,7 +154,7 @@ def append(
     event: str,
     data: dict[str, Any],
     *,
-    clock: Clock = _utcnow,
+    clock: Clock = utcnow,
     sealed: dict[str, Any] | None = None,
 ) -> CustodyEntry:
     """Add one entry to the chain, in the caller's transaction (no commit here)."""
@@ -182,7 +162,7 @@ def append(
 
 
 def append_many(
-    session: Session, source_key: ChainKey, events: Sequence[Event], *, clock: Clock = _utcnow
+    session: Session, source_key: ChainKey, events: Sequence[Event], *, clock: Clock = utcnow
 ) -> list[CustodyEntry]:
     """Add entries to the chain in order, in the caller's transaction (no commit here).
 
@@ -331,283 +311,3 @@ def check_rows(rows: Sequence[CustodyEntry]) -> ChainBreak | None:
 
 
 # -- keys and seals ----------------------------------------------------------------------
-
-
-def load_or_create_key(data_dir: Path) -> Ed25519PrivateKey:
-    """The data dir's signing key (`keys/custody_ed25519`, 0600), made on first use.
-
-    Creation is race-free across processes: each writes its own temp file and links it
-    into place; the loser of the race reads the winner's key.
-    """
-    path = data_dir / KEY_FILE
-    if not path.exists():
-        _create_key_file(path, Ed25519PrivateKey.generate(), "custody signing key")
-    loaded = _load_key_file(path)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
-    return loaded
-
-
-def load_or_create_wacz_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
-    """The data dir's WACZ signing key (`keys/wacz_ecdsa_p384`, 0600), made on first use.
-
-    ECDSA on P-384: the WACZ signing spec's anonymous mode wants an ECDSA key, and
-    ReplayWeb.page (wabac.js) imports anonymous public keys as P-384 only. The custody
-    seal keeps its own Ed25519 key (`load_or_create_key`); this one signs packages.
-    """
-    path = data_dir / WACZ_KEY_FILE
-    if not path.exists():
-        _create_key_file(path, ec.generate_private_key(ec.SECP384R1()), "WACZ signing key")
-    loaded = _load_key_file(path)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp384r1":
-        raise ValueError(f"{path}: not an ECDSA P-384 private key")
-    return loaded
-
-
-def _create_key_file(
-    path: Path, key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey, what: str
-) -> None:
-    """Link a new 0600 PKCS#8 key into place (a concurrent winner's key is kept), with
-    its public key beside it (`.pub.pem`)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-        log.info("created %s %s", what, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    pub = path.with_suffix(".pub.pem")
-    if not pub.exists():
-        winner = _load_key_file(path)
-        pub.write_bytes(
-            winner.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-
-def _load_key_file(path: Path) -> Any:
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise PermissionError(f"{path}: signing key is readable by others (mode {mode:o})")
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
-
-
-def public_key_pem(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def key_fingerprint(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
-
-
-def sign_head(
-    session: Session, run_id: str, key: Ed25519PrivateKey, *, clock: Clock = _utcnow
-) -> CustodySeal:
-    """Sign the heads (last seq and hash) of every chain of the run; no commit here."""
-    heads = {
-        chain: {"seq": rows[-1].seq, "hash": rows[-1].hash}
-        for chain, rows in run_entries(session, run_id).items()
-    }
-    body = {
-        "format": FORMAT,
-        "run_id": run_id,
-        "at": clock().astimezone(dt.UTC).isoformat(),
-        "heads": heads,
-        "public_key_sha256": key_fingerprint(key.public_key()),
-    }
-    body = json.loads(canonical_json(body))
-    signed = canonical_json(body)
-    seal = CustodySeal(
-        run_id=run_id,
-        heads=body,
-        digest=hashlib.sha256(signed).hexdigest(),
-        signature=base64.b64encode(key.sign(signed)).decode("ascii"),
-        public_key=public_key_pem(key.public_key()).decode("ascii"),
-    )
-    session.add(seal)
-    session.flush()
-    return seal
-
-
-@dataclass(frozen=True)
-class SealCheck:
-    ok: bool
-    reason: str
-    unsealed: int = 0  # entries appended after the seal (not covered by any signature)
-    url: str | None = None  # the source whose chain does not match its signed head
-
-
-def check_seal(
-    body: dict[str, Any],
-    signature_b64: str,
-    public_pem: bytes,
-    chains: dict[str, list[dict[str, Any]]],
-) -> SealCheck:
-    """Signature over the canonical seal body, then every signed head against the chains."""
-    try:
-        pub = serialization.load_pem_public_key(public_pem)
-    except ValueError as exc:
-        return SealCheck(False, f"public key unreadable: {exc}")
-    if not isinstance(pub, Ed25519PublicKey):
-        return SealCheck(False, "public key is not Ed25519")
-    if body.get("public_key_sha256") != key_fingerprint(pub):
-        return SealCheck(False, "seal was made with a different key than the one given")
-    try:
-        pub.verify(base64.b64decode(signature_b64), canonical_json(body))
-    except (InvalidSignature, ValueError):
-        return SealCheck(
-            False, "Ed25519 signature does not verify (seal body or signature changed)"
-        )
-    heads = body.get("heads") or {}
-    unsealed = 0
-    for chain, head in sorted(heads.items()):
-        entries = chains.get(chain, [])
-        seq = int(head["seq"])
-        url = entries[0].get("url") if entries else None
-        if len(entries) < seq:
-            why = f"{chain}: signed head is entry {seq}, the log has {len(entries)} (cut short)"
-            return SealCheck(False, why, url=url)
-        if entries[seq - 1].get("hash") != head["hash"]:
-            why = f"{chain}: entry {seq} differs from the signed head (the chain was rewritten)"
-            return SealCheck(False, why, url=url)
-        unsealed += len(entries) - seq
-    unsealed += sum(len(v) for k, v in chains.items() if k not in heads)
-    return SealCheck(True, "signature and heads match", unsealed)
-
-
-def latest_seal(session: Session, run_id: str) -> CustodySeal | None:
-    return session.scalar(
-        select(CustodySeal)
-        .where(CustodySeal.run_id == run_id)
-        .order_by(CustodySeal.id.desc())
-        .limit(1)
-    )
-
-
-# -- export ------------------------------------------------------------------------------
-
-
-class CustodyExport(NamedTuple):
-    """What a WACZ carries under `custody/`: see `files()`."""
-
-    jsonl: bytes  # custody/log.jsonl: one public entry per line, chains in order
-    signature: bytes  # custody/seal.json: the signed seal body, signature, timestamp tokens
-    public_key_pem: bytes  # custody/public_key.pem
-
-    def files(self) -> dict[str, bytes]:
-        return {
-            "custody/log.jsonl": self.jsonl,
-            "custody/seal.json": self.signature,
-            "custody/public_key.pem": self.public_key_pem,
-        }
-
-
-def export_custody(
-    session: Session,
-    run_id: str,
-    *,
-    key: Ed25519PrivateKey,
-    clock: Clock = _utcnow,
-    export_name: str | None = None,
-) -> CustodyExport:
-    """Record `exported` on every chain of the run, seal, commit, and return the files.
-
-    Only public bodies leave: the sealed records stay in the database.
-    """
-    for chain, rows in run_entries(session, run_id).items():
-        first = rows[0]
-        source_key = ChainKey(run_id, first.job_id, first.canonical_url)
-        append(session, source_key, "exported", {"export": export_name}, clock=clock)
-        log.debug("custody: exported %s", chain)
-    seal = sign_head(session, run_id, key, clock=clock)
-    session.commit()
-    lines = [
-        canonical_json(public_entry(row))
-        for rows in run_entries(session, run_id).values()
-        for row in rows
-    ]
-    timestamps = session.scalars(
-        select(CustodyTimestamp)
-        .where(CustodyTimestamp.run_id == run_id)
-        .order_by(CustodyTimestamp.id)
-    )
-    seal_doc = {
-        "seal": seal.heads,
-        "digest": seal.digest,
-        "signature": seal.signature,
-        "timestamps": [
-            {
-                "subject": t.subject,
-                "sha256": t.sha256,
-                "tsa_url": t.tsa_url,
-                "token_b64": base64.b64encode(t.token).decode("ascii"),
-            }
-            for t in timestamps
-        ],
-    }
-    return CustodyExport(
-        b"".join(line + b"\n" for line in lines),
-        json.dumps(seal_doc, indent=1, ensure_ascii=False).encode("utf-8"),
-        seal.public_key.encode("ascii"),
-    )
-
-
-def parse_jsonl(data: bytes) -> dict[str, list[dict[str, Any]]]:
-    """custody/log.jsonl → chains (entries in file order; verify_chain checks the order)."""
-    chains: dict[str, list[dict[str, Any]]] = {}
-    for n, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"custody/log.jsonl line {n}: not JSON ({exc})") from exc
-        chains.setdefault(str(entry.get("chain")), []).append(entry)
-    return chains
-
-
-def iter_public(rows: Iterable[CustodyEntry]) -> list[dict[str, Any]]:
-    return [public_entry(r) for r in rows]
-
-
-def host_pseudonym(data_dir: Path) -> str:
-    """A stable name for this machine that does not reveal its hostname.
-
-    Keyed with a random secret kept in the data dir, so nobody can confirm a guessed
-    hostname from it; distinct per host, so WARC file names from several machines sharing
-    one data dir still do not collide. The sealed custody records keep the real hostname.
-    """
-    path = data_dir / "keys" / "instance_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, secrets.token_hex(32).encode("ascii"))
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    secret = path.read_bytes().strip()
-    return "h" + hashlib.sha256(secret + socket.gethostname().encode()).hexdigest()[:10]
