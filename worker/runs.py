@@ -125,21 +125,31 @@ def submit_digest(
     source_name: str = "",
     kind: Kind = Kind.BULK,
     editor: str = "",
+    sessions: sessionmaker[Session] | None = None,
 ) -> str:
     """Store the run and its jobs, then queue the chord on the configured broker
-    (`kind` and `editor`: worker.queue.priorities)."""
+    (`kind` and `editor`: worker.queue.priorities). The one way a run is queued on a
+    deployment: `sourcevault submit` and the web app (its own `sessions`) alike."""
     assert settings.broker_url
     configure(settings, settings.broker_url)
+    if sessions is not None:
+        return _submit(sessions, digest, source_name, kind, editor)
     # Only the database: a worker Runtime would run WARC recovery in a data dir that live
     # workers are writing to, and open an HTTP client this process never uses.
     engine = make_engine(settings.effective_database_url)
     try:
-        sessions = make_session_factory(engine)
-        run_id = create_run(sessions, digest, source_name)
-        with sessions() as session:
-            enqueue_run(session, run_id, kind=kind, editor=editor)
+        return _submit(make_session_factory(engine), digest, source_name, kind, editor)
     finally:
         engine.dispose()
+
+
+def _submit(
+    sessions: sessionmaker[Session], digest: Digest, source_name: str, kind: Kind, editor: str
+) -> str:
+    run_id = create_run(sessions, digest, source_name)
+    with sessions() as session:
+        enqueue_run(session, run_id, kind=kind, editor=editor)
+    log.info("queued %s (%d sources, %s)", run_id, len(digest.sources), kind)
     return run_id
 
 

@@ -100,23 +100,22 @@ class Service:
     def queue(
         self, digest: Digest, *, source_name: str, editor: str = "", interactive: bool = False
     ) -> str:
-        """Store the run and its jobs, then queue the chord (worker.runs.submit_digest's
-        steps, without the worker Runtime). `editor` and `interactive`: worker.queue.priorities."""
+        """Store the run and its jobs, then queue the chord: worker.runs.submit_digest, as
+        `sourcevault submit` does. `editor` and `interactive`: worker.queue.priorities."""
         if not self.settings.broker_url:
             raise QueueUnavailable("no broker configured: start with --embedded or a broker URL")
-        from worker.queue.app import configure
-        from worker.queue.canvas import enqueue_run  # Celery loads only when queueing
         from worker.queue.priorities import Kind
+        from worker.runs import submit_digest  # Celery loads only when queueing
 
-        configure(self.settings, self.settings.broker_url)
-        with self.sessions() as session:
-            run_id = jobs.next_run_id(session, digest.id)
-            jobs.create_run(session, run_id, digest, source_name=source_name)
         kind = Kind.INTERACTIVE if interactive else Kind.BULK
-        with self.sessions() as session:
-            enqueue_run(session, run_id, kind=kind, editor=editor)
-        log.info("queued %s (%d sources, %s)", run_id, len(digest.sources), kind)
-        return run_id
+        return submit_digest(
+            self.settings,
+            digest,
+            source_name=source_name,
+            kind=kind,
+            editor=editor,
+            sessions=self.sessions,
+        )
 
     def rerun(self, run_id: str, *, editor: str = "") -> str:
         """Queue a digest's sources again as a new run: interactive, an editor is waiting."""
