@@ -814,3 +814,41 @@ def test_the_edge_years_parse() -> None:
     for year in (MIN_YEAR, MAX_YEAR):
         digest = parse_digest("December 31, x [1].\n[1] https://a.kz/\n", year=year)
         assert digest.incidents[0].date == dt.date(year, 12, 31)
+
+
+# ---- garbled footnote URLs and one article under two schemes (#14.8, #14.9)
+
+GARBLED = """September 1, Almaty, a picket.[1]
+September 2, Almaty, a fine.[2]
+September 3, Almaty, a detention.[3]
+September 4, Almaty, a search.[4]
+September 5, Almaty, an arrest.[5][6]
+[1] htps//rus.azattyq.org/a/31000001.html
+[2] https//tirek.info/post-2/
+[3] ttps://kaztag.kz/ru/news/3
+[4] rus.azattyq.org/a/31000004.html
+[5] http://rus.azattyq.org/a/31000005.html
+[6] https://rus.azattyq.org/a/31000005.html
+"""
+
+
+def test_a_garbled_url_is_the_footnotes_url_with_a_problem_saying_so() -> None:
+    digest = parse_digest(GARBLED, name="garbled", year=2021)
+    urls = {f.number: [u.canonical_url for u in f.urls] for f in digest.footnotes}
+    assert urls[1] == ["https://rus.azattyq.org/a/31000001.html"]
+    assert urls[2] == ["https://tirek.info/post-2/"]
+    assert urls[3] == ["https://kaztag.kz/ru/news/3"]
+    assert urls[4] == ["http://rus.azattyq.org/a/31000004.html"]
+    codes = {(p.code, p.footnote) for p in digest.problems}
+    assert not any(code == "missing_footnote" for code, _ in codes)
+    repaired = [p for p in digest.problems if p.code == "invalid_url"]
+    assert {p.footnote for p in repaired} == {1, 2, 3, 4}
+    assert all("read as" in p.message and p.line for p in repaired)
+
+
+def test_http_and_https_of_one_page_are_one_source() -> None:
+    digest = parse_digest(GARBLED, name="garbled", year=2021)
+    (source,) = [s for s in digest.sources if "31000005" in s.canonical_url]
+    assert source.footnotes == [5, 6]
+    dup = [p for p in digest.problems if p.code == "duplicate_url"]
+    assert [(p.footnote, "[5]" in p.message) for p in dup] == [(6, True)]

@@ -129,3 +129,36 @@ def test_csv_has_a_row_per_citation_and_per_uncited_incident() -> None:
         ("1", "4", "dead"),
         ("2", "", ""),
     ]
+
+
+def test_sources_that_land_on_one_page_are_named_as_one() -> None:
+    # two footnote URLs the parser could not know were one: the same final URL, or the
+    # same bytes under two final URLs; a login wall's shared page does not count
+    from schemas import ProblemCode, SourceReport
+    from schemas import SourceStatus as S
+    from worker.report.build import same_page_problems
+    from worker.store.models import CaptureRow
+
+    def src(n: int, url: str, final: str, status: S = S.OK) -> SourceReport:
+        return SourceReport(id=n, footnotes=[n], url=url, canonical_url=url, status=status,
+                            final_url=final)  # fmt: skip
+
+    def cap(sha: str) -> CaptureRow:
+        return CaptureRow(sha256=sha, payload_length=100)
+
+    sources = [
+        src(1, "https://a.kz/news?id=7", "https://a.kz/news/7"),
+        src(2, "https://a.kz/n/7", "https://a.kz/news/7"),
+        src(3, "https://b.kz/x", "https://b.kz/x"),
+        src(4, "https://mirror.kz/x", "https://mirror.kz/x"),
+        src(5, "https://fb.com/p/1", "https://fb.com/login", S.LOGIN_WALL),
+        src(6, "https://fb.com/p/2", "https://fb.com/login", S.LOGIN_WALL),
+    ]
+    by_url = {
+        s.canonical_url: (None, None, cap("same" if s.id in (3, 4) else f"x{s.id}"))
+        for s in sources
+    }
+    found = same_page_problems(sources, by_url)  # type: ignore[arg-type]
+    assert [p.code for p in found] == [ProblemCode.DUPLICATE_URL] * 2
+    assert "[1], [2]" in found[0].message and "https://a.kz/news/7" in found[0].message
+    assert "[3], [4]" in found[1].message and "same bytes" in found[1].message

@@ -56,7 +56,7 @@ from worker.digest.dates import (
     to_mention,
 )
 from worker.digest.people import extract_people
-from worker.digest.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls
+from worker.digest.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls, repair_url
 
 __all__ = ["MAX_YEAR", "MIN_YEAR", "parse_digest"]
 
@@ -224,9 +224,37 @@ def _add_footnote(line: str, number: int, found: _Lines) -> bool:
                 footnote=footnote_number,
             )
         )
-    existing.urls.extend((url, number) for _, url in urls)
+    read: list[str] = []
+    for _, url in urls:
+        fixed = repair_url(url)
+        read.append(fixed[0] if fixed else url)
+        if fixed:
+            _repaired(found, url, fixed, number, footnote_number)
+    if not urls and m["br"] is not None and rest.split():
+        token = rest.split()[0]
+        fixed = repair_url(token)
+        if fixed:
+            read.append(fixed[0])
+            _repaired(found, token, fixed, number, footnote_number)
+    existing.urls.extend((url, number) for url in read)
     found.open_footnote = existing
     return True
+
+
+def _repaired(
+    found: _Lines, written: str, fixed: tuple[str, str], line: int, footnote: int
+) -> None:
+    """A garbled URL read as the URL it was meant to be: said, never silent."""
+    found.problems.append(
+        Problem(
+            code=ProblemCode.INVALID_URL,
+            message=f"footnote [{footnote}]: {written!r} is not a URL as written ({fixed[1]}); "
+            f"read as {fixed[0]}",
+            line=line,
+            footnote=footnote,
+            url=fixed[0],
+        )
+    )
 
 
 def _plain_marker_is_footnote(line: str, rest: str, has_url: bool) -> bool:
@@ -423,6 +451,8 @@ def _build_sources(
     """One Source per unique canonical URL, in order of first appearance."""
     footnotes: list[Footnote] = []
     by_key: dict[str, Source] = {}
+    # http:// and https:// of one page are one source: the first-cited form is its key
+    by_bare: dict[str, str] = {}
     # What each source already holds, as sets: list lookups would be quadratic in the
     # footnotes that cite one URL.
     cited_by: dict[str, set[int]] = {}
@@ -432,6 +462,11 @@ def _build_sources(
         urls: list[FootnoteURL] = []
         for url, line in draft.urls:
             key = canonicalize(url)
+            bare = _scheme_free(key)
+            if key not in by_key and bare in by_bare:
+                key = by_bare[bare]
+            elif bare:
+                by_bare.setdefault(bare, key)
             status, reason = classify_url(url, canonical=key)
             usable = status is not SourceStatus.INVALID
             urls.append(FootnoteURL(url=url, canonical_url=key if usable else None, line=line))
@@ -452,6 +487,12 @@ def _build_sources(
                 source.lines.append(line)
         footnotes.append(Footnote(number=draft.number, line=draft.line, urls=urls))
     return footnotes, list(by_key.values()), problems
+
+
+def _scheme_free(key: str) -> str:
+    """`key` without its http(s) scheme ("" for any other URL)."""
+    scheme, sep, rest = key.partition("://")
+    return rest if sep and scheme in ("http", "https") else ""
 
 
 def _new_source(

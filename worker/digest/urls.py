@@ -35,6 +35,7 @@ __all__ = [
     "classify_url",
     "find_urls",
     "is_url_token",
+    "repair_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,31 @@ def find_urls(text: str) -> list[tuple[int, str]]:
                 found.append((start, url))
             start += len(piece)
     return found
+
+
+# A scheme typed wrong: "htps//", "https//", "ttps://", "http:/", "hhttps://".
+_SCHEME_TYPO = re.compile(r"^(?P<scheme>h*t+p+s?)(?P<sep>:?/+)(?=[^/\s])", re.IGNORECASE)
+# A host with no scheme at all, and a path: "rus.azattyq.org/a/31438644.html".
+_BARE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)+[a-z]{2,24}(?:/\S*)$", re.IGNORECASE)
+
+
+def repair_url(token: str) -> tuple[str, str] | None:
+    """(the URL `token` was meant to be, what was wrong) for a footnote's garbled URL,
+    or None when it is fine as it is or not recognisably a URL.
+
+    Only for footnote lines: there a token like these is the footnote's URL, written
+    badly, and calling the footnote URL-less would lose it."""
+    token = _trim_url(token.strip())
+    typo = _SCHEME_TYPO.match(token)
+    if typo is not None:
+        scheme, sep = typo.group("scheme").lower(), typo.group("sep")
+        if scheme in ("http", "https") and sep == "://":
+            return None
+        fixed = ("https" if scheme.endswith("s") else "http") + "://" + token[typo.end() :]
+        return fixed, f"the scheme is written {token[: typo.end()]!r}"
+    if _BARE_HOST.match(token) and not token.lower().startswith("www."):
+        return "http://" + token, "it has no scheme"
+    return None
 
 
 def _trim_url(url: str) -> str:

@@ -32,6 +32,8 @@ from schemas import (
     NamesCheck,
     NamesVerdict,
     Period,
+    Problem,
+    ProblemCode,
     Report,
     Source,
     SourceReport,
@@ -94,6 +96,7 @@ def build_report(
             sources.append(_source_report(source, None, None, None, replay_url))
         else:
             sources.append(_source_report(source, *found, replay_url))
+    problems.extend(same_page_problems(sources, by_url))
     source_by_url = {s.canonical_url: s for s in sources}
     evidence_by_url = {url: ev for url, (_j, ev, _c) in by_url.items()}
     rule = rule or DateRule()
@@ -129,6 +132,41 @@ class ReplayUrl:
     def __call__(self, url: str, captured_at: dt.datetime) -> str:
         ts = captured_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
         return f"{self.base}/{self.collection}/{ts}/{url}"
+
+
+def same_page_problems(
+    sources: list[SourceReport],
+    by_url: dict[str, tuple[CaptureJob, Evidence | None, CaptureRow | None]],
+) -> list[Problem]:
+    """Sources the parser could not know were one: URLs that landed on the same final
+    URL, or whose pages are the same bytes (`duplicate_url`, naming the footnotes)."""
+    groups: dict[tuple[str, str], list[SourceReport]] = {}
+    for source in sources:
+        if source.status is not SourceStatus.OK:
+            continue
+        _job, _ev, cap = by_url.get(source.canonical_url, (None, None, None))
+        if source.final_url:
+            groups.setdefault(("final URL", source.final_url), []).append(source)
+        if cap is not None and cap.payload_length:
+            groups.setdefault(("page (same bytes)", cap.sha256), []).append(source)
+    out: list[Problem] = []
+    seen: set[tuple[int, ...]] = set()
+    for (what, value), same in groups.items():
+        ids = tuple(sorted(s.id for s in same))
+        if len(same) < 2 or ids in seen:
+            continue
+        seen.add(ids)
+        notes = ", ".join(f"[{n}]" for s in same for n in s.footnotes)
+        out.append(
+            Problem(
+                code=ProblemCode.DUPLICATE_URL,
+                message=f"footnotes {notes} cite one source: the same {what}"
+                + (f" {value}" if what == "final URL" else ""),
+                footnote=same[0].footnotes[0] if same[0].footnotes else None,
+                url=same[0].url,
+            )
+        )
+    return out
 
 
 def _source_report(
