@@ -6,11 +6,9 @@ import datetime as dt
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-from dateparser.date import DateDataParser
 from dateutil import parser as dateutil_parser
 from htmldate import find_date
 from lxml.html import HtmlElement
@@ -234,18 +232,15 @@ def url_signal(url: str) -> DateSignal | None:
     return None
 
 
-_parsers = threading.local()
-
-
-def _date_parser() -> DateDataParser:
-    # dateparser.parse() builds a parser (and loads its locales) on every call: ~3 ms of a
-    # ~15 ms extraction. One per thread, since we do not rely on it being thread-safe.
-    parser: DateDataParser | None = getattr(_parsers, "parser", None)
-    if parser is None:
-        parser = _parsers.parser = DateDataParser(
-            languages=["ru", "kk", "en"], settings={"REQUIRE_PARTS": ["day", "month", "year"]}
-        )
-    return parser
+# The month names the patterns above match → month numbers. The patterns capture the
+# name itself (a Kazakh suffix such as "-те" is outside the group), so a table lookup is
+# exact; dateparser, which did this before, loaded every locale's regexes per process
+# and cost more than the rest of the date search together.
+_MONTH_NUMBERS = {
+    name: number
+    for names in (_RU_MONTHS, _KK_MONTHS, _EN_MONTHS)
+    for number, name in enumerate(names.split("|"), 1)
+}
 
 
 def written_date_signal(
@@ -263,14 +258,11 @@ def written_date_signal(
             if fallback_year is None:
                 continue
             year = str(fallback_year)
-        if month.isdigit():
-            try:
-                found: dt.date | None = dt.date(int(year), int(month), int(day))
-            except ValueError:
-                found = None
-        else:
-            parsed = _date_parser().get_date_data(f"{day} {month} {year}").date_obj
-            found = parsed.date() if parsed is not None else None
+        number = int(month) if month.isdigit() else _MONTH_NUMBERS.get(month.lower())
+        try:
+            found: dt.date | None = dt.date(int(year), number or 0, int(day))
+        except ValueError:
+            found = None
         if found is not None:
             kind = source.split(":", 1)[0]
             return DateSignal(found, source, _CONFIDENCE[kind], match.group(0))
