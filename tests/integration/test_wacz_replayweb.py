@@ -31,21 +31,16 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_browser import CHROMIUM
+from tests.e2e.test_browser import CHROMIUM_ARGS as BROWSER_ARGS
 from tests.servers import free_port
 from tests.wacz_sample import SampleWacz, make_sample_wacz
 
 pytestmark = pytest.mark.integration
 
 REPLAYWEBPAGE_VERSION = "2.5.3"  # .ci/test unpacks this version
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *BROWSER_ARGS,
     # nothing leaves the machine: whatever is not loopback goes to a closed port
     "--proxy-server=127.0.0.1:9",
     "--proxy-bypass-list=127.0.0.1",
