@@ -43,8 +43,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from schemas.common import Problem, ProblemCode
-from schemas.digest import Digest, Footnote, FootnoteURL, Incident
-from schemas.source import Source, SourceStatus
+from schemas.digest import Digest, Footnote, Incident
 from worker.digest.dates import (
     DATE_RE,
     INCIDENT_LEAD_RE,
@@ -56,7 +55,8 @@ from worker.digest.dates import (
     to_mention,
 )
 from worker.digest.people import extract_people
-from worker.digest.urls import BIDI_CONTROLS_RE, canonicalize, classify_url, find_urls, repair_url
+from worker.digest.sources import build_sources
+from worker.digest.urls import BIDI_CONTROLS_RE, find_urls, repair_url
 
 __all__ = ["MAX_YEAR", "MIN_YEAR", "parse_digest"]
 
@@ -325,7 +325,7 @@ def parse_digest(text: str, *, name: str = "digest", year: int | None = None) ->
     incidents = [
         _build_incident(i, draft, resolved_year) for i, draft in enumerate(found.incidents, 1)
     ]
-    footnotes, sources, url_problems = _build_sources(found.footnotes)
+    footnotes, sources, url_problems = build_sources(found.footnotes)
     problems = [*found.problems, *url_problems]
     problems += [p for incident in incidents for p in incident.problems]
     problems += _check_citations(incidents, footnotes)  # also adds to incident.problems
@@ -443,113 +443,6 @@ def _markers(text: str) -> list[int]:
         for part in _MARKER_SPLIT_RE.split(m.group(1)):
             numbers.setdefault(int(part))
     return list(numbers)
-
-
-def _build_sources(
-    drafts: dict[int, _FootnoteDraft],
-) -> tuple[list[Footnote], list[Source], list[Problem]]:
-    """One Source per unique canonical URL, in order of first appearance."""
-    footnotes: list[Footnote] = []
-    by_key: dict[str, Source] = {}
-    # http:// and https:// of one page are one source: the first-cited form is its key
-    by_bare: dict[str, str] = {}
-    # What each source already holds, as sets: list lookups would be quadratic in the
-    # footnotes that cite one URL.
-    cited_by: dict[str, set[int]] = {}
-    on_lines: dict[str, set[int]] = {}
-    problems: list[Problem] = []
-    for draft in sorted(drafts.values(), key=lambda d: d.line):
-        urls: list[FootnoteURL] = []
-        for url, line in draft.urls:
-            key = canonicalize(url)
-            bare = _scheme_free(key)
-            if key not in by_key and bare in by_bare:
-                key = by_bare[bare]
-            elif bare:
-                by_bare.setdefault(bare, key)
-            status, reason = classify_url(url, canonical=key)
-            usable = status is not SourceStatus.INVALID
-            urls.append(FootnoteURL(url=url, canonical_url=key if usable else None, line=line))
-            source = by_key.get(key)
-            if source is None:
-                source = by_key[key] = _new_source(
-                    len(by_key) + 1, url, key, status, reason, draft.number, line
-                )
-                cited_by[key], on_lines[key] = set(), set()
-                problems.extend(source.problems)
-            elif draft.number not in cited_by[key]:
-                problems.append(_duplicate(source, url, draft.number, line))
-            if draft.number not in cited_by[key]:
-                cited_by[key].add(draft.number)
-                source.footnotes.append(draft.number)
-            if line not in on_lines[key]:
-                on_lines[key].add(line)
-                source.lines.append(line)
-        footnotes.append(Footnote(number=draft.number, line=draft.line, urls=urls))
-    return footnotes, list(by_key.values()), problems
-
-
-def _scheme_free(key: str) -> str:
-    """`key` without its http(s) scheme ("" for any other URL)."""
-    scheme, sep, rest = key.partition("://")
-    return rest if sep and scheme in ("http", "https") else ""
-
-
-def _new_source(
-    source_id: int,
-    url: str,
-    key: str,
-    status: SourceStatus | None,
-    reason: str,
-    footnote: int,
-    line: int,
-) -> Source:
-    problems: list[Problem] = []
-    if status is SourceStatus.INVALID:
-        problems.append(
-            Problem(
-                code=ProblemCode.INVALID_URL, message=reason, line=line, footnote=footnote, url=url
-            )
-        )
-    elif status is SourceStatus.NOT_PUBLIC:
-        problems.append(
-            Problem(
-                code=ProblemCode.NOT_PUBLIC_URL,
-                message=f"{reason}: never fetched",
-                line=line,
-                footnote=footnote,
-                url=url,
-            )
-        )
-    return Source(
-        id=source_id,
-        url=url,
-        canonical_url=key,
-        footnotes=[],
-        lines=[],
-        status=status,
-        problems=problems,
-    )
-
-
-_NAMED_DUPLICATES = 3  # a message names the first few footnotes, then counts the rest
-
-
-def _duplicate(source: Source, url: str, footnote: int, line: int) -> Problem:
-    # Naming every earlier footnote would make n duplicates' messages n² long.
-    earlier = source.footnotes
-    first = ", ".join(f"[{n}]" for n in earlier[:_NAMED_DUPLICATES])
-    if len(earlier) > _NAMED_DUPLICATES:
-        first += f" and {len(earlier) - _NAMED_DUPLICATES:,} more"
-    problem = Problem(
-        code=ProblemCode.DUPLICATE_URL,
-        message=f"footnote [{footnote}] cites the same source as {first}: {source.canonical_url}",
-        line=line,
-        footnote=footnote,
-        url=url,
-    )
-    source.problems.append(problem)
-    return problem
 
 
 def _check_citations(incidents: list[Incident], footnotes: list[Footnote]) -> list[Problem]:
