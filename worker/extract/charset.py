@@ -57,6 +57,7 @@ def _codec(label: str | None) -> str | None:
 # C0 controls other than tab, newline, form feed and carriage return: lxml refuses a
 # string holding one (a single NUL used to lose the whole page), and no text needs them.
 _CONTROLS = dict.fromkeys([c for c in range(32) if c not in (9, 10, 12, 13)] + [127])
+_ANY_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")  # the same set: translate is slow
 
 
 def _utf8(data: bytes) -> tuple[str, int, int]:
@@ -74,7 +75,8 @@ def _utf8(data: bytes) -> tuple[str, int, int]:
 
 def clean_text(text: str) -> str:
     """No control characters, and NFC: "й" typed as и + U+0306 must match a phrase with "й"."""
-    text = text.translate(_CONTROLS)
+    if _ANY_CONTROL.search(text):
+        text = text.translate(_CONTROLS)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return text

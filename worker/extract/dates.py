@@ -331,6 +331,8 @@ def htmldate_signal(
     found: str | None,
     backers: list[DateSignal],
     options: ExtractOptions,
+    *,
+    extensive: bool = True,
 ) -> DateSignal | None:
     """htmldate's answer (fast mode, else its extensive search), ranked by its backing.
 
@@ -339,7 +341,7 @@ def htmldate_signal(
     byline, the URL) says the same day. Unbacked, it ranks below the text's own date.
     """
     how = ""
-    if not found:
+    if not found and extensive:
         try:
             found = find_date(
                 tree,

@@ -290,9 +290,14 @@ def extract(
     byline = byline_signal(tree, h1_el, year)
     if byline is not None:
         article_level.append(byline)
-    generic = htmldate_signal(tree, url, meta.date, article_level, options)
     lead_source = text or visible_lead(tree, options.lead_chars)
     written = written_date_signal(lead_source[: options.lead_chars], year)
+    # htmldate's extensive search (its slowest part) can only decide when nothing else
+    # dates the page: unbacked, it ranks below the text's date and every article signal
+    generic = htmldate_signal(
+        tree, url, meta.date, article_level, options,
+        extensive=not article_level and written is None,
+    )  # fmt: skip
     candidates = [
         s
         for s in [*article_level, *([generic] if generic else []), *([written] if written else [])]
