@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, TypeVar
@@ -35,6 +35,8 @@ from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.sites.registry import extract_page
 
 log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 120.0  # seconds a new process may take to import, on a loaded machine
 
 __all__ = ["Extractor", "InlineExtractor", "ProcessExtractor", "build_extractor"]
 
@@ -107,6 +109,7 @@ class ProcessExtractor:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._generation = 0  # bumped per rebuild, so racing threads rebuild only once
+        self._warming: list[Future[None]] = []  # the new pool's start-up, not a page's time
 
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
@@ -123,9 +126,16 @@ class ProcessExtractor:
                 # start (and warm) every process now: Python 3.11 starts them one per
                 # submit, and a crash in a process it is still starting goes unnoticed
                 # until the pool's next event
-                for _ in range(self.processes):
-                    self._pool.submit(_warm)
+                self._warming = [self._pool.submit(_warm) for _ in range(self.processes)]
             return self._pool, self._generation
+
+    def _started(self) -> None:
+        """Wait for a new pool's processes to import (a page's timeout is for the page)."""
+        for future in list(self._warming):
+            try:
+                future.result(timeout=STARTUP_TIMEOUT)
+            except Exception:  # a broken start shows at the page's own submit
+                return
 
     def start(self) -> None:
         """Start the processes now (they take a second or two to import), not at the
@@ -154,6 +164,7 @@ class ProcessExtractor:
         kwargs = {"url": url, "charset": charset, "options": options, "content_type": content_type}
         for attempt in (1, 2):
             pool, generation = self._current()
+            self._started()
             try:
                 future = pool.submit(self._fn, html, **kwargs)
                 return future.result(timeout=self.timeout)
