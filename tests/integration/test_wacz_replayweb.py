@@ -170,11 +170,43 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+SW_ACTIVE = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration("./replay/");
+  return !!(reg && reg.active && reg.active.state === "activated");
+}"""
+MAX_FRAME_RELOADS = 5
+
+
+def _reload_uncontrolled_replay_frame(page: Any) -> bool:
+    """Reload the embed's `replay/?source=` frame if it loaded before ReplayWeb.page's
+    service worker was active, once that worker is. The embed does this itself only three
+    times, 100 ms apart (webrecorder/replayweb.page#412); on a loaded machine the worker
+    (a 1.2 MB script) takes longer to install, and the frame is left showing the static
+    server's own answer for replay/. True when it reloaded a frame."""
+    for frame in page.frames:
+        if "/replay/?source=" not in frame.url:
+            continue
+        with contextlib.suppress(sync_api.Error):
+            controlled = frame.evaluate("() => !!navigator.serviceWorker.controller")
+            if not controlled and page.evaluate(SW_ACTIVE):
+                frame.evaluate("() => location.reload()")
+                return True
+    return False
+
+
 def _replayed_text(page: Any, url: str) -> str:
     """The body text of the frame that replays `url` (ReplayWeb.page nests it two iframes
     deep, under `replay/w/<coll>/<ts>mp_/<url>`), once it holds any."""
     deadline_polls = WAIT_MS // 250
-    for _ in range(deadline_polls):
+    reloads = 0
+    for poll in range(deadline_polls):
+        # every 2 s, not at once: the embed's own reloads come first
+        if (
+            poll % 8 == 7
+            and reloads < MAX_FRAME_RELOADS
+            and _reload_uncontrolled_replay_frame(page)
+        ):
+            reloads += 1
         for frame in page.frames:
             if f"mp_/{url}" in frame.url:
                 with contextlib.suppress(sync_api.Error):
@@ -183,7 +215,9 @@ def _replayed_text(page: Any, url: str) -> str:
                         return text
         page.wait_for_timeout(250)
     frames = [f.url for f in page.frames]
-    raise AssertionError(f"no replay frame with text for {url}; frames: {frames}")
+    raise AssertionError(
+        f"no replay frame with text for {url} after {reloads} reloads; frames: {frames}"
+    )
 
 
 VERIFICATION = """async () => {
