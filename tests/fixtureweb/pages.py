@@ -25,6 +25,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fixtureweb import assets
 from tests.fixtureweb.server import (
     FixtureWeb,
     Request,
@@ -938,7 +939,9 @@ def _az_chrome(title: str, head_extra: str, main: str, aside: str) -> str:
 <title>{escape(title)}</title>
 {head_extra}
 <link rel="icon" href="/Content/responsive/RFE/img/webApp/favicon.svg">
+<link rel="stylesheet" href="{assets.RFE_CSS}">
 <style>{_AZ_CSS}</style>
+<script async src="{assets.GTAG}"></script>
 </head>
 <body class="pg-article pg-article--single">
 <header class="hdr"><div class="container">
@@ -967,9 +970,10 @@ def _az_chrome(title: str, head_extra: str, main: str, aside: str) -> str:
 def _az_sidebar(key: str, iso: str) -> str:
     items = "".join(
         f'<li class="media-block"><a href="{href}" title="{escape(t)}">'
+        f"{assets.lazy_thumb(href) if n < 3 else ''}"
         f'<h4 class="media-block__title">{escape(t)}</h4></a>'
         f'<span class="date"><time datetime="{ti}">{ru_date(ti)}</time></span></li>'
-        for ti, t, href in _teasers(key, iso, 10)
+        for n, (ti, t, href) in enumerate(_teasers(key, iso, 10))
     )
     return (
         '<div class="media-block-wrap"><h2 class="section-head">Самое читаемое</h2>'
@@ -1024,7 +1028,7 @@ def azattyq_article(page: Page) -> str:
 <div class="links"><ul><li class="links__item"><a class="links__item-link" href="/author/{_seed(page.author)}.html">{escape(page.author)}</a></li></ul></div>
 <div class="publishing-details"><span class="date"><time pubdate="pubdate" datetime="{page.published}">{ru_date(page.published)}</time></span>{updated}</div>
 </div>
-<div class="cover-media"><figure><img src="https://gdb.rferl.org/{_seed(url)}_w650_r1_s.jpg" alt=""><figcaption>Иллюстративное фото.</figcaption></figure></div>
+<div class="cover-media"><figure>{assets.cover_img(url)}<figcaption>Иллюстративное фото.</figcaption></figure></div>
 <div class="wsw" id="article-content">
 <div class="intro intro--bold"><p><strong>{escape(page.lead)}</strong></p></div>
 {body}</div>
@@ -1094,19 +1098,25 @@ def _wp_chrome(
 <title>{escape(title)} &#8212; {escape(site)}</title>
 <meta name="robots" content="index, follow, max-image-preview:large">
 {head}
+<link rel='stylesheet' id='twentyseventeen-fonts-css' href='{assets.GOOGLE_FONTS_CSS}' media='all' />
 <link rel='stylesheet' id='wp-block-library-css' href='{base}/wp-includes/css/dist/block-library/style.min.css?ver=5.8.1' media='all' />
 <link rel='stylesheet' id='theme-style-css' href='{base}/wp-content/themes/twentyseventeen/style.css?ver=20201208' media='all' />
 <style id='theme-inline-css'>{css}</style>
+<script src='{base}/wp-includes/js/jquery/jquery.min.js?ver=3.6.0' id='jquery-core-js'></script>
+<script src='{base}/wp-includes/js/jquery/jquery-migrate.min.js?ver=3.3.2' id='jquery-migrate-js'></script>
+<script async src="{assets.METRIKA}"></script>
 <link rel="https://api.w.org/" href="{base}/wp-json/" />
 <meta name="generator" content="WordPress 5.8.1" />
 </head>
 <body class="post-template-default single single-post single-format-standard">
 <div id="page" class="site">
 <header id="masthead" class="site-header">
-<div class="site-branding"><p class="site-title"><a href="{base}/" rel="home">{escape(site)}</a></p>
+<div class="site-branding"><img class="custom-logo" src="{base}/wp-content/uploads/2021/01/logo_w240.png" alt="">
+<p class="site-title"><a href="{base}/" rel="home">{escape(site)}</a></p>
 <p class="site-description">{escape(tagline)}</p></div>
 <nav id="site-navigation" class="main-navigation"><ul id="top-menu" class="menu">{menu}</ul></nav>
 </header>
+<div class="custom-header">{assets.wp_header_img(base)}</div>
 <div id="content" class="site-content">
 <div id="primary" class="content-area"><main id="main" class="site-main">
 {main}
@@ -1116,6 +1126,8 @@ def _wp_chrome(
 <footer id="colophon" class="site-footer"><div class="site-info">
 <a href="https://ru.wordpress.org/">Сайт работает на WordPress</a> · © 2021 {escape(site)}</div></footer>
 </div>
+<script src='{base}/wp-content/themes/twentyseventeen/assets/js/global.js?ver=20190121' id='twentyseventeen-global-js'></script>
+<script src='{base}/wp-content/themes/twentyseventeen/assets/js/navigation.js?ver=20161203' id='twentyseventeen-navigation-js'></script>
 <script src='{base}/wp-includes/js/wp-embed.min.js?ver=5.8.1' id='wp-embed-js'></script>
 </body></html>
 """
@@ -1457,6 +1469,7 @@ def install_september(fw: FixtureWeb) -> FixtureWeb:
     for host in ("kaztag.kz", "secure.avaaz.org"):
         fw.add_host(host)
     _facebook(fw)
+    assets.install_assets(fw, ("tirek.info", "kuresker.org", "infoprof.su"))
 
     for page in SEPTEMBER_PAGES:
         parts = urlsplit(page.url)
