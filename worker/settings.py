@@ -19,6 +19,32 @@ DEFAULT_USER_AGENT = (
 )
 
 
+# Analytics, ad and tracking hosts a page pulls in: never evidence, never needed to render it.
+TRACKER_DOMAINS = (
+    "google-analytics.com",
+    "googletagmanager.com",
+    "googlesyndication.com",
+    "googleadservices.com",
+    "doubleclick.net",
+    "connect.facebook.net",
+    "mc.yandex.ru",
+    "an.yandex.ru",
+    "top-fwz1.mail.ru",
+    "counter.yadro.ru",
+    "tns-counter.ru",
+    "adfox.ru",
+    "adriver.ru",
+    "scorecardresearch.com",
+    "chartbeat.com",
+    "chartbeat.net",
+    "quantserve.com",
+    "hotjar.com",
+    "criteo.com",
+    "criteo.net",
+    "gemius.pl",
+)
+
+
 class SettingsError(ValueError):
     """A configuration value is wrong; the message names the key."""
 
@@ -149,6 +175,34 @@ class Settings(BaseSettings):
     )
     screenshots: bool = Field(default=False, description="PNG of each page (needs chromium)")
     chromium_path: Path = Field(default=Path("/usr/bin/chromium"))
+
+    # page requisites: what each page needs to render, archived with it (worker.capture.requisites)
+    requisites: bool = Field(
+        default=True, description="archive each page's images, stylesheets, scripts and fonts"
+    )
+    requisite_max_count: int = Field(
+        default=80, ge=0, description="requisites fetched per page at most (the rest: skipped)"
+    )
+    requisite_max_bytes: int = Field(
+        default=30 * 1024 * 1024, ge=0, description="bytes of requisites fetched per page at most"
+    )
+    requisite_timeout: float = Field(
+        default=60, gt=0, description="seconds a page's requisites may take in all"
+    )
+    requisite_concurrency: int = Field(
+        default=4, ge=1, description="requisites of one page in flight (per-host limits still hold)"
+    )
+    requisite_reuse: float = Field(
+        default=86400,
+        ge=0,
+        description="seconds an archived image, script or font (same URL, 2xx) stands for "
+        "later pages instead of a new fetch; stylesheets are always fetched; 0 = fetch all",
+    )
+    requisite_blocklist: list[str] = Field(
+        default_factory=lambda: list(TRACKER_DOMAINS),
+        description="domains (subdomains included) whose requisites are skipped: "
+        "analytics and ad trackers; each skip is recorded",
+    )
 
     # chain of custody (worker.custody.log, worker.custody.timestamps)
     tsa_url: str | None = Field(

@@ -161,6 +161,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             SOURCEVAULT_DATA_DIR=str(settings.data_dir),
             SOURCEVAULT_BROKER_URL=broker,
             SOURCEVAULT_REPLAY_BASE_URL=settings.replay_base_url,
+            # politeness has its own tests; here the pages and their CDN's photos just load
+            SOURCEVAULT_PER_HOST_DELAY="0",
         )
         stack.enter_context(_worker(settings, env, tmp / "worker.log"))
         users = UserStore(settings.data_dir / "web" / "users.json")

@@ -48,7 +48,7 @@ from worker.report.cite import resolve_citation
 from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
-from worker.store.models import CaptureJob, CaptureRow
+from worker.store.models import CaptureJob, CaptureRow, RequisiteRow
 
 pytestmark = [
     pytest.mark.integration,
@@ -425,3 +425,81 @@ def test_the_wacz_replays_in_pywb(archive: Archive, wacz_file: Path, tmp_path: P
         )
     assert resp.status_code == 200, resp.text[:500]
     assert PAGES[url].title in _decoded(resp)
+
+
+# -- the page as a reader saw it: requisites from the archive, nothing live ----------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+DRAWN = """() => {
+  const img = document.querySelector('.cover-media img');
+  const figure = document.querySelector('.cover-media figure');
+  const style = figure ? getComputedStyle(figure) : null;
+  return {
+    photo: img ? [img.complete, img.naturalWidth, img.currentSrc] : null,
+    border: style
+      ? [style.borderTopWidth, style.borderTopStyle, style.borderTopColor].join(' ')
+      : null,
+  };
+}"""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_a_replayed_article_draws_its_photo_and_styles_from_the_archive_alone(
+    archive: Archive,
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url = "https://rus.azattyq.org/a/31462889.html"
+    origin = _origin(archive.pywb.base_url)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for run in archive.runs:  # the first capture, and the second run's (reused, revisits)
+                source = next(s for s in run.report.sources if s.canonical_url == url)
+                assert source.capture is not None
+                page = browser.new_page()
+                requested: list[str] = []
+                page.on("request", lambda r, seen=requested: seen.append(r.url))
+                page.goto(
+                    replay_url(archive.pywb.base_url, COLL, url, source.capture.captured_at),
+                    wait_until="networkidle",
+                )
+                drawn = page.evaluate(DRAWN)
+                page.close()
+                complete, width, current = drawn["photo"]
+                assert complete and width > 0, drawn  # the photo came from the WARC
+                assert "gdb.rferl.org" in current
+                assert drawn["border"] == "4px solid rgb(200, 16, 46)"  # the CDN stylesheet
+                live = [u for u in requested if not u.startswith(("data:", "blob:", origin))]
+                assert live == [], live  # nothing left the replay origin
+                assert any("gdb.rferl.org" in u for u in requested)
+        finally:
+            browser.close()
+
+
+def test_the_wacz_carries_every_record_its_pages_need(archive: Archive, wacz_file: Path) -> None:
+    runtime = get_runtime(archive.settings)
+    with runtime.sessions() as session:
+        pages = [
+            c.record_id
+            for c in session.scalars(
+                select(CaptureRow)
+                .join(CaptureJob, CaptureJob.id == CaptureRow.job_id)
+                .where(CaptureJob.run_id == archive.runs[1].run_id)
+            )
+        ]
+        rows = session.scalars(
+            select(RequisiteRow).where(RequisiteRow.page_record_id.in_(pages))
+        ).all()
+        needed = {r.warc_file for r in rows} | {r.revisit_file for r in rows if r.revisit_file}
+        reused = [r for r in rows if r.reused]
+    assert rows and reused  # the second run stands on the first one's images and scripts
+    with zipfile.ZipFile(wacz_file) as zf:
+        names = {Path(n).name for n in zf.namelist() if n.startswith("archive/")}
+    assert needed <= names

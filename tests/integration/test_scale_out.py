@@ -32,7 +32,7 @@ from worker.runs import run_digest
 from worker.runtime import close_runtime
 from worker.settings import Settings, load_settings
 from worker.store import jobs
-from worker.store.models import CaptureJob, CaptureRow, JobStatus, RunState
+from worker.store.models import CaptureJob, CaptureRow, JobStatus, RequisiteRow, RunState
 
 pytestmark = pytest.mark.integration
 
@@ -147,10 +147,22 @@ def test_the_merged_index_has_one_response_per_capture(scaled_run: ScaledRun) ->
         captures = session.execute(
             select(CaptureRow.warc_file, CaptureRow.offset, CaptureRow.url)
         ).all()
+        requisites = session.execute(
+            select(RequisiteRow.warc_file, RequisiteRow.offset).where(
+                RequisiteRow.reused.is_(False)
+            )
+        ).all()
     indexed = {(ln.filename, ln.offset): ln.url for ln in pages}
     for warc_file, offset, url in captures:
         assert indexed.get((warc_file, offset)) == url, (warc_file, offset, url)
-    final = [ln for ln in pages if ln.fields.get("status") not in {"301", "302", "303", "307"}]
+    # the pages' images, styles and scripts are indexed too (each page fetched its own)
+    assert requisites and all((f, o) in indexed for f, o in requisites)
+    sources = {url for _f, _o, url in captures}
+    final = [
+        ln
+        for ln in pages
+        if ln.url in sources and ln.fields.get("status") not in {"301", "302", "303", "307"}
+    ]
     per_url = collections.Counter(ln.url for ln in final)
     assert per_url and max(per_url.values()) == 1, per_url.most_common(3)
     assert len(final) == len(captures)

@@ -8,8 +8,9 @@
     4 extract    content.decode_body (capped) here, then extract.extract (text, title,
                  dates…) on runtime.extractor: a process per core (worker.pool)
     5 verify     soft404 sibling probe, then verify.evidence_for: classify + facts → Evidence
-    6 archive    one writer batch: request/response (or revisit) per hop + metadata record
-                 (+ a screenshot resource record when enabled), fsynced
+    6 archive    the page's requisites fetched (worker.capture.requisites), then one writer
+                 batch: request/response (or revisit) per hop of the page and of each
+                 requisite + metadata record (+ a screenshot resource record), fsynced
 
 Steps 2-6 are `worker.capture.steps` (observe, write_records), which re-checks call too.
     7 commit     fsync the WARC, then capture + evidence + custody entries + job done in
@@ -27,14 +28,14 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from worker.capture import screenshot
 from worker.capture import steps as capture_steps
 from worker.custody import events as custody_events
 from worker.custody import log as custody
 from worker.runtime import Runtime
 from worker.store import jobs
-from worker.store.models import EvidenceRow, ScreenshotRow
+from worker.store.models import EvidenceRow
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,10 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
     seen = capture_steps.observe(runtime, url)
     result, page, evidence = seen.result, seen.page, seen.evidence
     try:
-        # 6 archive (+ a PNG of the archived HTML when screenshots are on), fsynced
-        views: list[ScreenshotRow] = []
-        capture = capture_steps.write_records(runtime, seen, views=views)
+        # 6 archive: the page, its requisites (+ a PNG of the archived HTML when
+        # screenshots are on), in one batch, fsynced
+        written = capture_steps.write_records(runtime, seen, screenshots=True)
+        capture = written.capture if written is not None else None
         # 7 commit (the WARC bytes are on disk before the row that points at them)
         if settings.debug_pause_before_commit:  # fault injection for the crash tests only
             pause = settings.debug_pause_before_commit
@@ -140,8 +142,22 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
             time.sleep(pause)
         # custody entries commit with the capture, or not at all (worker.custody.events)
         custody_rows = custody_events.capture_rows(
-            chain, result, page, evidence, capture, clock=runtime.clock, attempt_id=attempt_id
+            chain,
+            result,
+            page,
+            evidence,
+            capture,
+            clock=runtime.clock,
+            attempt_id=attempt_id,
+            requisites=written.requisites if written is not None else (),
+            missing=[m.as_dict() for m in written.missing] if written is not None else (),
         )
+
+        def extra_rows(session: Session) -> None:
+            custody_rows(session)
+            if written is not None:
+                written.add_rows(session, url)
+
         with runtime.writing() as session:
             jobs.finish_job(
                 session,
@@ -149,7 +165,7 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
                 attempt_id,
                 capture=capture,
                 evidence=evidence,
-                extra_rows=screenshot.view_rows(custody_rows, views, url),
+                extra_rows=extra_rows,
             )
             capture_id = capture.id if capture is not None else None
         return Outcome(job_id, evidence.status, capture_id)

@@ -44,6 +44,7 @@ from worker.store.models import (
 )
 
 if TYPE_CHECKING:
+    from worker.capture import steps as capture_steps
     from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -283,9 +284,10 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
             drift = compare_text(baseline, evidence.text, settings.drift_threshold)
         status_changed = last_status is not None and last_status != evidence.status.value
         first_good = evidence.status in HEALTHY and not baseline and bool(evidence.text)
-        capture = None
+        written = None
         if (drift is not None and drift.changed) or status_changed or first_good:
-            capture = capture_steps.write_records(runtime, seen)
+            written = capture_steps.write_records(runtime, seen)
+        capture = written.capture if written is not None else None
     finally:
         seen.close()
     with runtime.writing() as session:
@@ -319,10 +321,11 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
             check.record_id = capture.record_id
             check.sha256 = capture.sha256
         session.add(check)
+        if written is not None:
+            written.add_rows(session, url)
         # the source's custody log says it was looked at again, and what was kept
-        custody_events.record_recheck(
-            session, url, _recheck_entry(check, state=health.state), clock=runtime.clock
-        )
+        entry = _recheck_entry(check, state=health.state, written=written)
+        custody_events.record_recheck(session, url, entry, clock=runtime.clock)
         session.commit()
         state = HealthState(health.state)
     log.info("re-checked %s: %s, %s", url, evidence.status.value, state.value)
@@ -341,14 +344,18 @@ def recheck_source(runtime: Runtime, url: str, *, now: dt.datetime | None = None
     )
 
 
-def _recheck_entry(check: SourceCheckRow, *, state: str) -> dict[str, Any]:
+def _recheck_entry(
+    check: SourceCheckRow, *, state: str, written: capture_steps.Written | None
+) -> dict[str, Any]:
     stored = None
-    if check.warc_file is not None:
+    if check.warc_file is not None and written is not None:
         stored = {
             "warc_file": check.warc_file,
             "offset": check.offset,
             "record_id": check.record_id,
             "payload_sha256": check.sha256,
+            "requisites": [custody_events.requisite_ref(r) for r in written.requisites],
+            "requisites_missing": [m.as_dict() for m in written.missing],
         }
     return {
         "checked_at": check.checked_at.isoformat(),

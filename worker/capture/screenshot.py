@@ -7,7 +7,7 @@ what the WARC holds. No `<base href>` is inserted for the same reason.
 
 `render_png` returns the PNG bytes or None (logged); a missing or broken Chromium never
 fails a capture. The pipeline stores the PNG as a WARC `resource` record
-`urn:view:<url>` and a `ScreenshotRow` pointing at it (`view_rows`).
+`urn:view:<url>` and a `ScreenshotRow` pointing at it (worker.capture.steps).
 """
 
 from __future__ import annotations
@@ -18,16 +18,12 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from worker.extract.page import ExtractedPage, ExtractionFailure
 from worker.fetch.body import charset_from_headers, decode_body
 from worker.fetch.fetcher import FetchResult
 from worker.settings import Settings
-from worker.store.models import ScreenshotRow
 
 log = logging.getLogger(__name__)
 
@@ -141,18 +137,3 @@ def for_capture(
         chromium=settings.chromium_path,
         charset=charset_from_headers(final.response_headers),
     )
-
-
-def view_rows(
-    custody_rows: Callable[[Session], None], views: list[ScreenshotRow], canonical_url: str
-) -> Callable[[Session], None]:
-    """jobs.finish_job's `extra_rows`: the custody rows, then the screenshot rows, so a
-    screenshot commits with its capture (and WARC recovery keeps its record)."""
-
-    def hook(session: Session) -> None:
-        custody_rows(session)
-        for view in views:
-            view.canonical_url = canonical_url
-            session.add(view)
-
-    return hook

@@ -15,12 +15,16 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
 
 from archive.records import HttpExchange
-from archive.warc_writer import WrittenRecord
+from archive.warc_writer import WarcBatch, WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
+from worker.capture import requisites as page_requisites
 from worker.capture import screenshot
+from worker.capture.requisite_links import Link
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.fetch.body import charset_from_headers, decode_body
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
@@ -29,9 +33,9 @@ from worker.judge.evidence import evidence_for
 from worker.runtime import Runtime
 from worker.sites import registry as sites
 from worker.store import jobs
-from worker.store.models import CaptureRow, ScreenshotRow, utcnow
+from worker.store.models import CaptureRow, RequisiteRow, ScreenshotRow, utcnow
 
-__all__ = ["Observation", "extract_fetched", "observe", "write_records"]
+__all__ = ["Observation", "Written", "extract_fetched", "observe", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +83,43 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
     return Observation(prepared, result, page, evidence)
 
 
-def write_records(
-    runtime: Runtime, seen: Observation, *, views: list[ScreenshotRow] | None = None
-) -> CaptureRow | None:
-    """Archive `seen` in one WARC batch and fsync it (step 6); the caller commits the row.
+@dataclass
+class Written:
+    """What one WARC batch archived: the page's capture row, its screenshot, its requisites
+    (rows for the caller's transaction) and the requisites that are not there, with why."""
 
-    With `views` (a list to fill) and screenshots on, a PNG of the archived HTML goes in
-    the same batch as a `urn:view:` resource record (worker.capture.screenshot)."""
-    png = (
-        screenshot.for_capture(runtime.settings, seen.result, seen.page)
-        if views is not None
-        else None
-    )
-    capture = _archive(runtime, seen.result, seen.page, seen.evidence, png=png, views=views)
-    if capture is not None:
-        runtime.writer.sync()  # the WARC bytes are on disk before the row that points there
-    return capture
+    capture: CaptureRow
+    views: list[ScreenshotRow] = field(default_factory=list)
+    requisites: list[RequisiteRow] = field(default_factory=list)
+    missing: list[page_requisites.Missing] = field(default_factory=list)
+
+    def add_rows(self, session: Session, canonical_url: str) -> None:
+        """The screenshot and requisite rows, in the capture's transaction (so WARC
+        recovery keeps their records, and nothing points at records never committed)."""
+        for view in self.views:
+            view.canonical_url = canonical_url
+            session.add(view)
+        session.add_all(self.requisites)
+
+
+def write_records(
+    runtime: Runtime, seen: Observation, *, screenshots: bool = False
+) -> Written | None:
+    """Fetch the page's requisites, archive them and `seen` in one WARC batch and fsync it
+    (step 6); the caller commits the rows. None when nothing answered (no record).
+
+    With `screenshots` (and screenshots on), a PNG of the archived HTML goes in the same
+    batch as a `urn:view:` resource record (worker.capture.screenshot)."""
+    if seen.result.final is None:
+        return None
+    png = screenshot.for_capture(runtime.settings, seen.result, seen.page) if screenshots else None
+    found = page_requisites.gather(runtime, seen.result, cookies=seen.prepared.cookies)
+    try:
+        written = _archive(runtime, seen, found, png=png)
+    finally:
+        found.close()
+    runtime.writer.sync()  # the WARC bytes are on disk before the row that points there
+    return written
 
 
 def extract_fetched(
@@ -131,21 +156,18 @@ def extract_fetched(
 
 
 def _archive(
-    runtime: Runtime,
-    result: FetchResult,
-    page: ExtractedPage | ExtractionFailure | None,
-    evidence: Evidence,
-    *,
-    png: bytes | None = None,
-    views: list[ScreenshotRow] | None = None,
-) -> CaptureRow | None:
-    """Write one capture's records in one batch; a `png` becomes a `urn:view:` resource
-    record, and its ScreenshotRow is appended to `views` (committed by the caller)."""
+    runtime: Runtime, seen: Observation, found: page_requisites.Requisites, *, png: bytes | None
+) -> Written:
+    """Write one capture's records in one batch: the page's hops (its response a revisit
+    when the payload is archived already), its requisites' hops, the metadata record, and a
+    `png` as a `urn:view:` resource record."""
+    result, page, evidence = seen.result, seen.page, seen.evidence
     final = result.final
-    if final is None:
-        return None
+    assert final is not None
+    shas = [f.result.final.body_sha256 for f in found.fetched if f.result.final is not None]
     with runtime.sessions() as session:
         earlier = jobs.earlier_capture_with_payload(session, final.body_sha256)
+        originals = jobs.archived_payloads(session, shas)
     with runtime.writer.batch() as batch:
         response: WrittenRecord | None = None
         for exchange in result.exchanges:
@@ -161,14 +183,23 @@ def _archive(
                 if exchange is final:
                     response = written
         assert response is not None
+        rows = [
+            _write_requisite(batch, item, originals, page_record_id=response.record_id)
+            for item in found.fetched
+        ]
+        rows += [
+            _reused_row(link, earlier_row, page_record_id=response.record_id)
+            for link, earlier_row in found.reused
+        ]
         meta = batch.write_metadata(
             f"urn:text:{final.url}",
             refers_to=response.record_id,
-            payload=_metadata_payload(final, page, evidence),
+            payload=_metadata_payload(final, page, evidence, found),
             content_type="application/json",
         )
         end_offset = meta.offset + meta.length
-        if png is not None and views is not None:
+        views: list[ScreenshotRow] = []
+        if png is not None:
             view = batch.write_metadata(
                 screenshot.view_uri(final.url),
                 refers_to=response.record_id,
@@ -178,7 +209,7 @@ def _archive(
             )
             views.append(
                 ScreenshotRow(
-                    canonical_url=final.url,  # the caller sets the job's canonical URL
+                    canonical_url=final.url,  # Written.add_rows sets the job's canonical URL
                     uri=screenshot.view_uri(final.url),
                     warc_file=view.warc_file,
                     offset=view.offset,
@@ -188,7 +219,7 @@ def _archive(
                 )
             )
             end_offset = view.offset + view.length  # the capture spans its view too
-    return CaptureRow(
+    capture = CaptureRow(
         url=final.url,
         warc_file=response.warc_file,
         offset=response.offset,
@@ -201,10 +232,85 @@ def _archive(
         revisit_of=earlier.record_id if earlier is not None else None,
         captured_at=final.fetched_at,
     )
+    return Written(capture, views, [r for r in rows if r is not None], list(found.missing))
+
+
+def _write_requisite(
+    batch: WarcBatch,
+    item: page_requisites.Fetched,
+    originals: dict[str, jobs.ArchivedPayload],
+    *,
+    page_record_id: str,
+) -> RequisiteRow | None:
+    """Every hop of one requisite; its final response a revisit when the same payload is
+    archived already (logos and stylesheets repeat on every page of a site)."""
+    final = item.result.final
+    if final is None:
+        return None
+    original = originals.get(final.body_sha256) if final.body_length > 0 else None
+    record: WrittenRecord | None = None
+    for exchange in item.result.exchanges:
+        if exchange is final and original is not None:
+            record = batch.write_revisit(
+                exchange,
+                refers_to_id=original.record_id,
+                refers_to_uri=original.url,
+                refers_to_date=original.captured_at,
+            )
+        else:
+            _request, record = batch.write_exchange(exchange)
+    assert record is not None
+    if original is None and final.body_length > 0 and not final.truncated:
+        # later requisites of this batch with the same payload refer to this record
+        originals[final.body_sha256] = jobs.ArchivedPayload(
+            record.record_id, final.url, final.fetched_at, record.warc_file
+        )
+    return RequisiteRow(
+        page_record_id=page_record_id,
+        url=item.link.url,  # as the page names it: a later page looks it up by this
+        url_sha256=jobs.url_key(item.link.url),
+        kind=item.link.kind,
+        http_status=final.status,
+        warc_file=record.warc_file,
+        offset=record.offset,
+        end_offset=record.offset + record.length,
+        record_id=record.record_id,
+        sha256=final.body_sha256,
+        payload_length=final.body_length,
+        revisit_of=original.record_id if original is not None else None,
+        revisit_file=original.warc_file if original is not None else None,
+        truncated=final.truncated,
+        captured_at=final.fetched_at,
+    )
+
+
+def _reused_row(link: Link, earlier: RequisiteRow, *, page_record_id: str) -> RequisiteRow:
+    """A requisite this page shares with an earlier one, pointing at that page's record."""
+    return RequisiteRow(
+        page_record_id=page_record_id,
+        url=link.url,
+        url_sha256=earlier.url_sha256,
+        kind=link.kind,
+        http_status=earlier.http_status,
+        warc_file=earlier.warc_file,
+        offset=earlier.offset,
+        end_offset=earlier.end_offset,
+        record_id=earlier.record_id,
+        sha256=earlier.sha256,
+        payload_length=earlier.payload_length,
+        revisit_of=earlier.revisit_of,
+        revisit_file=earlier.revisit_file,
+        truncated=False,
+        reused=True,
+        captured_at=earlier.captured_at,
+    )
 
 
 def _metadata_payload(
-    final: HttpExchange, page: ExtractedPage | ExtractionFailure | None, evidence: Evidence
+    final: HttpExchange,
+    page: ExtractedPage | ExtractionFailure | None,
+    evidence: Evidence,
+    found: page_requisites.Requisites,
 ) -> bytes:
     data = {
         "url": final.url,
@@ -218,6 +324,7 @@ def _metadata_payload(
         "date_source": evidence.date_source,
         "extraction_failure": page.reason if isinstance(page, ExtractionFailure) else None,
         "text": evidence.text,
+        "requisites": page_requisites.facts(found),
     }
     return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
 

@@ -42,7 +42,14 @@ from worker.custody import seal as custody_seal
 from worker.custody import timestamps
 from worker.settings import Settings
 from worker.store.engine import make_engine, make_session_factory
-from worker.store.models import CaptureRow, CustodySeal, CustodyTimestamp, Run, RunState
+from worker.store.models import (
+    CaptureRow,
+    CustodySeal,
+    CustodyTimestamp,
+    RequisiteRow,
+    Run,
+    RunState,
+)
 
 __all__ = [
     "AuditResult",
@@ -153,45 +160,44 @@ def _check_warc_files(session: Session, archive_dir: Path, result: AuditResult) 
     result.summary.append(f"WARC files: {len(files)} files, {n_records} records re-hashed")
 
 
-def _check_captures(session: Session, archive_dir: Path, result: AuditResult) -> None:
-    rows = list(session.scalars(select(CaptureRow).order_by(CaptureRow.id)))
+def _record_problem(
+    path: Path, offset: int, record_id: str, sha256: str, revisit_of: str | None
+) -> str | None:
+    """What is wrong with the record a row (or a custody entry) points at, or None: it is
+    there, it is that record, its payload hashes as recorded and its WARC digests hold."""
+    try:
+        record = read_record(path, offset)
+    except Exception as exc:  # any damage: name it, go on
+        return f"no record at offset {offset}: {exc}"
+    if record.record_id != record_id:
+        return f"record at offset {offset} is {record.record_id}, recorded {record_id}"
+    if revisit_of is None and record.sha256 != sha256:
+        return f"payload sha256 {record.sha256} != recorded {sha256} (record at offset {offset})"
+    if record.digests_ok is False:
+        return f"WARC digest fails at offset {offset}"
+    return None
+
+
+def _check_rows(
+    session: Session, archive_dir: Path, result: AuditResult, model: type[Any], what: str
+) -> int:
+    rows = list(session.scalars(select(model).order_by(model.id)))
     for row in rows:
         path = custody_events.find_warc(archive_dir, row.warc_file)
         if path is None:
-            result.fail(Finding("capture", "WARC file missing", row.warc_file, row.url))
+            result.fail(Finding(what, "WARC file missing", row.warc_file, row.url))
             continue
-        try:
-            record = read_record(path, row.offset)
-        except Exception as exc:  # any damage: name it, go on
-            result.fail(
-                Finding("capture", f"no record at offset {row.offset}: {exc}", path.name, row.url)
-            )
-            continue
-        if record.record_id != row.record_id:
-            result.fail(
-                Finding(
-                    "capture",
-                    f"record at offset {row.offset} is {record.record_id}, "
-                    f"recorded {row.record_id}",
-                    path.name,
-                    row.url,
-                )
-            )
-        elif row.revisit_of is None and record.sha256 != row.sha256:
-            result.fail(
-                Finding(
-                    "capture",
-                    f"payload sha256 {record.sha256} != recorded {row.sha256} "
-                    f"(record at offset {row.offset})",
-                    path.name,
-                    row.url,
-                )
-            )
-        elif record.digests_ok is False:
-            result.fail(
-                Finding("capture", f"WARC digest fails at offset {row.offset}", path.name, row.url)
-            )
-    result.summary.append(f"captures: {len(rows)} response records match their recorded sha256")
+        problem = _record_problem(path, row.offset, row.record_id, row.sha256, row.revisit_of)
+        if problem is not None:
+            result.fail(Finding(what, problem, path.name, row.url))
+    return len(rows)
+
+
+def _check_captures(session: Session, archive_dir: Path, result: AuditResult) -> None:
+    n = _check_rows(session, archive_dir, result, CaptureRow, "capture")
+    result.summary.append(f"captures: {n} response records match their recorded sha256")
+    n = _check_rows(session, archive_dir, result, RequisiteRow, "requisite")
+    result.summary.append(f"requisites: {n} records of page images, styles and scripts match")
 
 
 def _check_run(
@@ -328,6 +334,24 @@ def _check_stored(session: Session, rows: list[Any], result: AuditResult) -> Non
             Finding(
                 "custody",
                 f"capture row {actual} differs from the custody log's stored entry {recorded}",
+                capture.warc_file,
+                rows[0].canonical_url,
+            )
+        )
+        return
+    logged = {(r["record_id"], r["payload_sha256"]) for r in data.get("requisites", [])}
+    kept = {
+        (r.record_id, r.sha256)
+        for r in session.scalars(
+            select(RequisiteRow).where(RequisiteRow.page_record_id == capture.record_id)
+        )
+    }
+    if logged != kept:
+        result.fail(
+            Finding(
+                "custody",
+                f"{len(logged - kept)} requisites in the stored entry have no row, "
+                f"{len(kept - logged)} rows are not in it",
                 capture.warc_file,
                 rows[0].canonical_url,
             )
@@ -474,54 +498,47 @@ def _check_wacz_records(
             if entry.get("event") != "stored":
                 continue
             data, url = entry["data"], entry.get("url")
-            name = data["warc_file"]
-            if name not in warcs:
-                result.fail(
-                    Finding(
-                        "wacz", "WARC file named by the custody log is not in the WACZ", name, url
-                    )
-                )
-                continue
-            if name not in extracted:
-                extracted[name] = Path(z.extract(warcs[name], tmp))
-                check = check_file(extracted[name])
-                bad = check.first_problem
-                if bad is not None:
+            for ref in [data, *data.get("requisites", [])]:
+                name = ref["warc_file"]
+                if name not in warcs:
                     result.fail(
                         Finding(
-                            "warc",
-                            f"record at offset {bad.offset}: {'; '.join(bad.problems)}",
+                            "wacz",
+                            "WARC file named by the custody log is not in the WACZ",
                             name,
-                            bad.target_uri,
+                            ref.get("url") or url,
                         )
                     )
-            try:
-                record = read_record(extracted[name], int(data["offset"]))
-            except Exception as exc:
-                result.fail(
-                    Finding("wacz", f"no record at offset {data['offset']}: {exc}", name, url)
+                    continue
+                if name not in extracted:
+                    extracted[name] = _extract_checked(z, warcs[name], tmp, result)
+                problem = _record_problem(
+                    extracted[name],
+                    int(ref["offset"]),
+                    ref["record_id"],
+                    ref["payload_sha256"],
+                    ref.get("revisit_of"),
                 )
-                continue
-            checked += 1
-            if record.record_id != data["record_id"]:
-                result.fail(
-                    Finding(
-                        "wacz",
-                        f"record id {record.record_id} != logged {data['record_id']}",
-                        name,
-                        url,
-                    )
-                )
-            elif data.get("revisit_of") is None and record.sha256 != data["payload_sha256"]:
-                result.fail(
-                    Finding(
-                        "wacz",
-                        f"payload sha256 {record.sha256} != logged {data['payload_sha256']}",
-                        name,
-                        url,
-                    )
-                )
+                checked += 1
+                if problem is not None:
+                    result.fail(Finding("wacz", problem, name, ref.get("url") or url))
     return checked
+
+
+def _extract_checked(z: zipfile.ZipFile, member: str, tmp: Path, result: AuditResult) -> Path:
+    """A WARC of the WACZ unpacked to `tmp`, each of its records re-hashed on the way."""
+    path = Path(z.extract(member, tmp))
+    bad = check_file(path).first_problem
+    if bad is not None:
+        result.fail(
+            Finding(
+                "warc",
+                f"record at offset {bad.offset}: {'; '.join(bad.problems)}",
+                path.name,
+                bad.target_uri,
+            )
+        )
+    return path
 
 
 def print_result(result: AuditResult, echo: Callable[[str], Any]) -> int:

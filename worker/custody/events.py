@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,13 @@ from schemas import Evidence
 from worker.custody import keys as custody_keys
 from worker.custody import log as custody
 from worker.custody import seal as custody_seal
-from worker.store.models import CaptureJob, CaptureRow, CustodyTimestamp, EvidenceRow
+from worker.store.models import (
+    CaptureJob,
+    CaptureRow,
+    CustodyTimestamp,
+    EvidenceRow,
+    RequisiteRow,
+)
 
 if TYPE_CHECKING:
     from worker.extract.page import ExtractedPage, ExtractionFailure
@@ -114,6 +120,8 @@ def capture_events(
     capture: CaptureRow | None,
     *,
     attempt_id: int | None,
+    requisites: Sequence[RequisiteRow] = (),
+    missing: Sequence[Mapping[str, str]] = (),
 ) -> list[custody.Event]:
     """fetched, stored, extracted, verified: built before the write transaction (they
     need nothing from the database), so the write lock is held for the inserts only."""
@@ -143,6 +151,9 @@ def capture_events(
             "payload_length": capture.payload_length,
             "revisit_of": capture.revisit_of,
             "target_uri": capture.url,
+            # what the page needs to render, archived in the same batch: `verify` re-reads these
+            "requisites": [requisite_ref(r) for r in requisites],
+            "requisites_missing": [dict(m) for m in missing],
         }
         events.append(custody.Event("stored", stored))
     if page is not None:
@@ -180,6 +191,18 @@ def record_recheck(
     return True
 
 
+def requisite_ref(row: RequisiteRow) -> dict[str, Any]:
+    """Where one requisite's final record is, and what its payload hashes to."""
+    return {
+        "url": row.url,
+        "warc_file": row.warc_file,
+        "offset": row.offset,
+        "record_id": row.record_id,
+        "payload_sha256": row.sha256,
+        "revisit_of": row.revisit_of,
+    }
+
+
 def capture_rows(
     key: custody.ChainKey,
     result: FetchResult,
@@ -189,10 +212,20 @@ def capture_rows(
     *,
     clock: custody.Clock,
     attempt_id: int | None,
+    requisites: Sequence[RequisiteRow] = (),
+    missing: Sequence[Mapping[str, str]] = (),
 ) -> Callable[[Session], None]:
     """The `extra_rows` hook for jobs.finish_job: the events are built now, appended to
     the source's chain in its transaction."""
-    events = capture_events(result, page, evidence, capture, attempt_id=attempt_id)
+    events = capture_events(
+        result,
+        page,
+        evidence,
+        capture,
+        attempt_id=attempt_id,
+        requisites=requisites,
+        missing=missing,
+    )
 
     def hook(session: Session) -> None:
         custody.append_many(session, key, events, clock=clock)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from schemas import Report
 from worker.report.build import current_report
 from worker.settings import Settings
-from worker.store.models import CaptureJob, CaptureRow
+from worker.store.models import CaptureJob, CaptureRow, RequisiteRow
 
 __all__ = ["ExportPlan", "plan_export"]
 
@@ -43,4 +43,18 @@ def plan_export(session: Session, settings: Settings, run_id: str) -> ExportPlan
                 select(CaptureRow.warc_file).where(CaptureRow.record_id.in_(originals))
             ).all()
         )
+    # a requisite that repeats an earlier page's payload is a revisit of a record that may
+    # sit in another WARC file: the WACZ carries that file too, or the image would not replay
+    # (and a requisite reused from an earlier page lives in that page's file)
+    pages = [c.record_id for c in caps]
+    for start in range(0, len(pages), 500):
+        rows = session.execute(
+            select(RequisiteRow.warc_file, RequisiteRow.revisit_file).where(
+                RequisiteRow.page_record_id.in_(pages[start : start + 500])
+            )
+        )
+        for warc_file, revisit_file in rows:
+            files.add(warc_file)
+            if revisit_file is not None:
+                files.add(revisit_file)
     return ExportPlan(report=report, warc_files=sorted(files))

@@ -8,8 +8,9 @@ compare-and-swap on the job row, so only one delivery does the work; a later one
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,7 @@ from worker.store.models import (
     CaptureRow,
     EvidenceRow,
     JobStatus,
+    RequisiteRow,
     Run,
     RunState,
     ScreenshotRow,
@@ -370,6 +372,71 @@ def earlier_capture_with_payload(session: Session, sha256: str) -> CaptureRow | 
     )
 
 
+@dataclass(frozen=True)
+class ArchivedPayload:
+    """A full record of a payload already archived, for a requisite's revisit record."""
+
+    record_id: str
+    url: str
+    captured_at: dt.datetime
+    warc_file: str
+
+
+def archived_payloads(session: Session, sha256s: Iterable[str]) -> dict[str, ArchivedPayload]:
+    """The first full (non-revisit, whole) requisite record of each payload already archived."""
+    wanted = sorted(set(sha256s))
+    found: dict[str, ArchivedPayload] = {}
+    for start in range(0, len(wanted), 500):  # bound the IN list
+        rows = session.execute(
+            select(RequisiteRow)
+            .where(
+                RequisiteRow.sha256.in_(wanted[start : start + 500]),
+                RequisiteRow.revisit_of.is_(None),
+                RequisiteRow.http_status < 300,
+                RequisiteRow.truncated.is_(False),
+            )
+            .order_by(RequisiteRow.id)
+        ).scalars()
+        for row in rows:
+            found.setdefault(
+                row.sha256, ArchivedPayload(row.record_id, row.url, row.captured_at, row.warc_file)
+            )
+    return found
+
+
+def url_key(url: str) -> str:
+    """RequisiteRow.url_sha256 of `url`."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def recent_requisites(
+    session: Session, urls: Iterable[str], since: dt.datetime
+) -> dict[str, RequisiteRow]:
+    """The latest whole 2xx record of each URL archived as a requisite since `since`
+    (detached copies, for a later page to stand on instead of fetching it again)."""
+    keys = {url_key(u): u for u in urls}
+    found: dict[str, RequisiteRow] = {}
+    wanted = sorted(keys)
+    for start in range(0, len(wanted), 500):
+        rows = session.scalars(
+            select(RequisiteRow)
+            .where(
+                RequisiteRow.url_sha256.in_(wanted[start : start + 500]),
+                RequisiteRow.http_status >= 200,
+                RequisiteRow.http_status < 300,
+                RequisiteRow.captured_at >= since,
+                RequisiteRow.truncated.is_(False),
+            )
+            .order_by(RequisiteRow.captured_at.desc(), RequisiteRow.id.desc())
+        )
+        for row in rows:
+            if row.url == keys.get(row.url_sha256):
+                found.setdefault(row.url, row)
+    for row in found.values():
+        session.expunge(row)
+    return found
+
+
 def committed_end(session: Session, warc_file: str) -> int:
     """End offset of the last record the database knows in `warc_file` (0 if none).
 
@@ -378,7 +445,7 @@ def committed_end(session: Session, warc_file: str) -> int:
     """
     ends = [
         session.scalar(select(func.max(row.end_offset)).where(row.warc_file == warc_file))
-        for row in (CaptureRow, SourceCheckRow, ScreenshotRow)
+        for row in (CaptureRow, SourceCheckRow, ScreenshotRow, RequisiteRow)
     ]
     return max(int(e or 0) for e in ends)
 

@@ -309,3 +309,37 @@ class ScreenshotRow(Base):
     record_id: Mapped[str] = mapped_column(String(100))
     sha256: Mapped[str] = mapped_column(String(64))
     taken_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RequisiteRow(Base):
+    """One image, stylesheet, script, font or media file a captured page needs to render,
+    archived in the page's WARC batch (worker.capture.requisites). Not a source: no status,
+    no chain of its own; the page's custody `stored` entry lists it."""
+
+    __tablename__ = "requisites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_record_id: Mapped[str] = mapped_column(
+        String(100), index=True, doc="record id of the page's response (or revisit) record"
+    )
+    url: Mapped[str] = mapped_column(Text)
+    url_sha256: Mapped[str] = mapped_column(
+        String(64), index=True, doc="sha256 of url: an index key of bounded length"
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    http_status: Mapped[int] = mapped_column(Integer)
+    warc_file: Mapped[str] = mapped_column(String(300), index=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    end_offset: Mapped[int] = mapped_column(BigInteger)
+    record_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    payload_length: Mapped[int] = mapped_column(BigInteger)
+    revisit_of: Mapped[str | None] = mapped_column(String(100), default=None)
+    revisit_file: Mapped[str | None] = mapped_column(
+        String(300), default=None, doc="WARC file of the record a revisit refers to"
+    )
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    reused: Mapped[bool] = mapped_column(
+        Boolean, default=False, doc="not fetched for this page: an earlier page's record stands"
+    )
+    captured_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
