@@ -355,3 +355,43 @@ def test_verify_names_a_requisite_whose_recorded_digest_is_wrong(captured: Captu
                 update(RequisiteRow).where(RequisiteRow.id == row.id).values(sha256=row.sha256)
             )
         engine.dispose()
+
+
+def test_a_recheck_that_captures_again_carries_the_requisites(
+    captured: Captured, web: FixtureWeb
+) -> None:
+    """Last in the module: it changes article2's text, so the re-check sees drift and
+    archives the page again, with its requisites in the same batch."""
+    from worker.capture.recheck import recheck_source
+    from worker.store.models import SourceCheckRow
+
+    url = f"{BASE}/article2"
+    imgs = f'<img src="https://{CDN}/logo.png"><img src="https://{CDN}/photo7.png">'
+    changed = _page(imgs + "<p>" + "Суд отменил приговор. " * 60 + "</p>")
+    web.route(SITE, "/article2", html(changed))
+    runtime = build_runtime(captured.settings)
+    try:
+        check = recheck_source(runtime, url)
+        assert check.captured
+        with runtime.sessions() as session:
+            row = session.scalars(
+                select(SourceCheckRow)
+                .where(SourceCheckRow.canonical_url == url, SourceCheckRow.record_id.is_not(None))
+                .order_by(SourceCheckRow.id.desc())
+            ).first()
+            assert row is not None
+            names = {
+                r.url.rsplit("/", 1)[-1]
+                for r in session.scalars(
+                    select(RequisiteRow).where(RequisiteRow.page_record_id == row.record_id)
+                )
+            }
+            job = session.scalars(select(CaptureJob).where(CaptureJob.canonical_url == url)).first()
+            assert job is not None
+            entry = custody.run_entries(session, "req")[f"job/{job.id}"][-1]
+    finally:
+        runtime.close()
+    assert names == {"logo.png", "photo7.png"}
+    assert entry.event == "rechecked"
+    listed = entry.data["data"]["stored"]["requisites"]
+    assert {r["url"].rsplit("/", 1)[-1] for r in listed} == names
