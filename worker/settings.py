@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -175,6 +176,24 @@ class Settings(BaseSettings):
     )
     screenshots: bool = Field(default=False, description="PNG of each page (needs chromium)")
     chromium_path: Path = Field(default=Path("/usr/bin/chromium"))
+
+    # how a page is captured (worker.capture.mode, worker.capture.browser)
+    capture: Literal["http", "browser", "auto"] = Field(
+        default="http",
+        description="http: httpx and the page's requisites; browser: headless Chromium "
+        "(every request through the same fetcher); auto: the browser when the plain fetch "
+        "shows scripts but next to no text",
+    )
+    capture_domains: dict[str, Literal["http", "browser", "auto"]] = Field(
+        default_factory=dict,
+        description='per domain (subdomains included), e.g. {"facebook.com": "browser"}',
+    )
+    browser_timeout: float = Field(
+        default=60, gt=0, description="seconds a browser capture may take to load the page"
+    )
+    auto_min_text: int = Field(
+        default=200, ge=0, description="auto: fewer extracted characters than this is 'no text'"
+    )
 
     # page requisites: what each page needs to render, archived with it (worker.capture.requisites)
     requisites: bool = Field(

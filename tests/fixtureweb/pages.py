@@ -25,7 +25,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fixtureweb import assets
+from tests.fixtureweb import assets, scripted
 from tests.fixtureweb.server import (
     FixtureWeb,
     Request,
@@ -1470,6 +1470,7 @@ def install_september(fw: FixtureWeb) -> FixtureWeb:
         fw.add_host(host)
     _facebook(fw)
     assets.install_assets(fw, ("tirek.info", "kuresker.org", "infoprof.su"))
+    scripted.install_scripted(fw)  # a Facebook post and a news page built by script
 
     for page in SEPTEMBER_PAGES:
         parts = urlsplit(page.url)

@@ -37,7 +37,7 @@ from worker.settings import Settings
 from worker.store import jobs
 from worker.store.models import RequisiteRow
 
-__all__ = ["Budget", "Fetched", "Missing", "Requisites", "blocked_by", "gather"]
+__all__ = ["Budget", "Fetched", "Missing", "Requisites", "blocked_by", "failure", "gather"]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _recent(runtime: Runtime, urls: list[str]) -> dict[str, RequisiteRow]:
         return jobs.recent_requisites(session, urls, since)
 
 
-def _failure(result: FetchResult) -> str | None:
+def failure(result: FetchResult) -> str | None:
     """Why a fetched requisite is not there to replay, or None when it is."""
     final = result.final
     if final is not None and final.truncated:  # cut by a limit: kept, but not whole
@@ -243,11 +243,11 @@ def gather(
                         continue
                     found.fetched.append(Fetched(link, fetched))
                     final = fetched.final
-                    failure = _failure(fetched)
-                    if failure is not None:
-                        found.missing.append(Missing(link.url, link.kind, failure))
+                    problem = failure(fetched)
+                    if problem is not None:
+                        found.missing.append(Missing(link.url, link.kind, problem))
                     level = depth.get(link.url, 0)
-                    if link.kind == "stylesheet" and failure is None and level < CSS_DEPTH:
+                    if link.kind == "stylesheet" and problem is None and level < CSS_DEPTH:
                         # any type: servers label CSS text/plain, and browsers apply it
                         css = _text_of(runtime, fetched, None) or ""
                         base = final.url if final is not None else link.url
@@ -275,7 +275,7 @@ def gather(
 
 def facts(found: Requisites) -> dict[str, Any]:
     """The capture's requisite facts for its metadata record: counts, and every miss."""
-    archived = sum(1 for f in found.fetched if _failure(f.result) is None)
+    archived = sum(1 for f in found.fetched if failure(f.result) is None)
     return {
         "archived": archived,
         "reused": len(found.reused),

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -22,8 +23,8 @@ from sqlalchemy.orm import Session
 from archive.records import HttpExchange
 from archive.warc_writer import WarcBatch, WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
+from worker.capture import browser, mode, screenshot
 from worker.capture import requisites as page_requisites
-from worker.capture import screenshot
 from worker.capture.requisite_links import Link
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.fetch.body import charset_from_headers, decode_body
@@ -44,33 +45,60 @@ Page = ExtractedPage | ExtractionFailure | None
 
 @dataclass
 class Observation:
-    """One look at a URL: what was fetched, read and concluded. Close it when done."""
+    """One look at a URL: what was fetched, read and concluded. Close it when done.
+
+    `browsed` is set when the page was loaded in the browser (worker.capture.browser): its
+    other requests are the requisites, its screenshot goes in the batch, and `page` was
+    extracted from its rendered DOM (`browsed.html`)."""
 
     prepared: sites.Prepared
     result: FetchResult
     page: Page
     evidence: Evidence
+    browsed: browser.Browsed | None = None
 
     def close(self) -> None:
         self.result.close()
+        if self.browsed is not None:
+            self.browsed.close()
 
 
 def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Observation:
     """Fetch, extract and judge `url` (steps 2-5 of a capture); `now` stamps the fetch."""
     settings = runtime.settings
     prepared = sites.prepare(settings, url)  # Telegram preview URL, login profile cookies
-    result = fetch_with_retries(
-        prepared.fetch_url,
-        runtime.client,
-        FetchLimits.from_settings(settings),
-        policy=runtime.policy,
-        retry=RetryPolicy.from_settings(settings),
-        gate=runtime.gate,
-        cookies=prepared.cookies,
-        now=utcnow if now is None else (lambda: now),
-    )
+    clock = utcnow if now is None else (lambda: now)
+    how = mode.capture_mode(settings, prepared.fetch_url)
+    browsed = _browse(runtime, prepared, clock) if how == "browser" else None
+    document = browsed.result if browsed is not None else None
+    if browsed is not None and browsed.error is not None:
+        browsed.result = None  # what the browser got of the document stands; the rest goes
+        browsed.close()
+        browsed = None
+    if document is not None:
+        result = document
+    else:
+        result = fetch_with_retries(
+            prepared.fetch_url,
+            runtime.client,
+            FetchLimits.from_settings(settings),
+            policy=runtime.policy,
+            retry=RetryPolicy.from_settings(settings),
+            gate=runtime.gate,
+            cookies=prepared.cookies,
+            now=clock,
+        )
     try:
-        page, capped = extract_fetched(runtime, result)
+        rendered = browsed.html if browsed is not None else None
+        page, capped = extract_fetched(runtime, result, rendered=rendered)
+        if how == "auto" and mode.wants_browser(settings, result, page, _decoded(runtime, result)):
+            again = _browse(runtime, prepared, clock)
+            if again.error is None and again.result is not None:  # else keep the plain one
+                result.close()
+                browsed, result = again, again.result
+                page, capped = extract_fetched(runtime, result, rendered=again.html)
+            else:
+                again.close()
         # an `ok`-looking page is compared with a random sibling path: soft-404
         probe = soft404.probe_for(runtime, result, page, lambda r: extract_fetched(runtime, r)[0])
         evidence = evidence_for(result, page, probe=probe)
@@ -79,8 +107,31 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
         sites.after_verify(prepared, evidence)  # a login page despite the profile
     except BaseException:
         result.close()
+        if browsed is not None:
+            browsed.close()
         raise
-    return Observation(prepared, result, page, evidence)
+    return Observation(prepared, result, page, evidence, browsed)
+
+
+def _browse(
+    runtime: Runtime, prepared: sites.Prepared, now: Callable[[], dt.datetime]
+) -> browser.Browsed:
+    """The page loaded in the browser. On a browser failure (`error`) the caller keeps the
+    document if it was fetched, else fetches over httpx: it fails its own part only."""
+    browsed = browser.browse(runtime, prepared.fetch_url, cookies=prepared.cookies, now=now)
+    if browsed.error is not None:
+        log.warning("capture of %s: %s", prepared.fetch_url, browsed.error)
+    return browsed
+
+
+def _decoded(runtime: Runtime, result: FetchResult) -> bytes:
+    final = result.final
+    if final is None:
+        return b""
+    settings = runtime.settings
+    return decode_body(
+        final, max_bytes=settings.max_html_bytes, max_ratio=settings.max_decompression_ratio
+    ).data
 
 
 @dataclass
@@ -109,11 +160,20 @@ def write_records(
     (step 6); the caller commits the rows. None when nothing answered (no record).
 
     With `screenshots` (and screenshots on), a PNG of the archived HTML goes in the same
-    batch as a `urn:view:` resource record (worker.capture.screenshot)."""
+    batch as a `urn:view:` resource record (worker.capture.screenshot). A browser capture
+    brings its own requisites, its screenshot taken at load time and its rendered DOM
+    (a `urn:dom:` resource record: what extraction read)."""
     if seen.result.final is None:
         return None
-    png = screenshot.for_capture(runtime.settings, seen.result, seen.page) if screenshots else None
-    found = page_requisites.gather(runtime, seen.result, cookies=seen.prepared.cookies)
+    if seen.browsed is not None:  # the browser's own requests and its screenshot
+        found, png = seen.browsed.requisites, seen.browsed.png
+    else:
+        found = page_requisites.gather(runtime, seen.result, cookies=seen.prepared.cookies)
+        png = (
+            screenshot.for_capture(runtime.settings, seen.result, seen.page)
+            if screenshots
+            else None
+        )
     try:
         written = _archive(runtime, seen, found, png=png)
     finally:
@@ -123,32 +183,38 @@ def write_records(
 
 
 def extract_fetched(
-    runtime: Runtime, result: FetchResult
+    runtime: Runtime, result: FetchResult, *, rendered: str | None = None
 ) -> tuple[ExtractedPage | ExtractionFailure | None, Problem | None]:
     """The extracted page, and a `truncated` problem when decoding capped the body.
 
-    Decoding stays in this thread (zlib and brotli release the GIL); the site adapter that
-    takes the response (worker.sites.registry: Telegram, PDF, HTML) runs on `runtime.extractor`,
-    by default a process per core (worker.pool)."""
+    `rendered`: the browser's DOM of this response (worker.capture.browser), read instead
+    of the bytes, by the same rules. Decoding stays in this thread (zlib and brotli release
+    the GIL); the site adapter that takes the response (worker.sites.registry: Telegram,
+    PDF, HTML) runs on `runtime.extractor`, by default a process per core (worker.pool)."""
     settings = runtime.settings
     final = result.final
     if final is None or not 200 <= final.status < 300:
         return None, None
     content_type = _header(final, "content-type").split(";")[0].strip().lower()
-    body = decode_body(
-        final, max_bytes=settings.max_html_bytes, max_ratio=settings.max_decompression_ratio
-    )
-    if sites.adapter_for(final.url, content_type, body.data) is None:
-        return ExtractionFailure(reason=f"not an HTML page ({content_type})"), None
     capped = None
-    if body.problem:
-        log.info("decoding %s: %s", final.url, body.problem)
-        if not final.truncated:  # a body the fetcher cut has its own `truncated` problem
-            capped = Problem(code=ProblemCode.TRUNCATED, message=body.problem, url=result.url)
+    charset = charset_from_headers(final.response_headers)
+    if rendered is not None:
+        data, content_type, charset = rendered.encode("utf-8"), "text/html", "utf-8"
+    else:
+        body = decode_body(
+            final, max_bytes=settings.max_html_bytes, max_ratio=settings.max_decompression_ratio
+        )
+        data = body.data
+        if body.problem:
+            log.info("decoding %s: %s", final.url, body.problem)
+            if not final.truncated:  # a body the fetcher cut has its own `truncated` problem
+                capped = Problem(code=ProblemCode.TRUNCATED, message=body.problem, url=result.url)
+    if sites.adapter_for(final.url, content_type, data) is None:
+        return ExtractionFailure(reason=f"not an HTML page ({content_type})"), None
     page = runtime.extractor.extract(
-        body.data,
+        data,
         url=final.url,
-        charset=charset_from_headers(final.response_headers),
+        charset=charset,
         content_type=content_type,
         options=ExtractOptions.from_settings(settings, captured_on=final.fetched_at.date()),
     )
@@ -191,10 +257,19 @@ def _archive(
             _reused_row(link, earlier_row, page_record_id=response.record_id)
             for link, earlier_row in found.reused
         ]
+        rendered = seen.browsed.html if seen.browsed is not None else None
+        if rendered is not None:
+            batch.write_metadata(
+                f"urn:dom:{final.url}",
+                refers_to=response.record_id,
+                payload=rendered.encode("utf-8"),
+                content_type="text/html; charset=utf-8",
+                record_type="resource",
+            )
         meta = batch.write_metadata(
             f"urn:text:{final.url}",
             refers_to=response.record_id,
-            payload=_metadata_payload(final, page, evidence, found),
+            payload=_metadata_payload(final, page, evidence, found, browsed=rendered is not None),
             content_type="application/json",
         )
         end_offset = meta.offset + meta.length
@@ -311,6 +386,8 @@ def _metadata_payload(
     page: ExtractedPage | ExtractionFailure | None,
     evidence: Evidence,
     found: page_requisites.Requisites,
+    *,
+    browsed: bool,
 ) -> bytes:
     data = {
         "url": final.url,
@@ -324,6 +401,7 @@ def _metadata_payload(
         "date_source": evidence.date_source,
         "extraction_failure": page.reason if isinstance(page, ExtractionFailure) else None,
         "text": evidence.text,
+        "capture": "browser" if browsed else "http",
         "requisites": page_requisites.facts(found),
     }
     return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
