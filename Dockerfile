@@ -7,6 +7,10 @@ ENV PYTHONUNBUFFERED=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     SOURCEVAULT_DATA_DIR=/data
+# Debian's chromium: screenshots and the browser capture (SOURCEVAULT_CAPTURE=browser|auto)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./

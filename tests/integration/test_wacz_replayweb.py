@@ -207,6 +207,16 @@ def _replayed_text(page: Any, url: str) -> str:
             and _reload_uncontrolled_replay_frame(page)
         ):
             reloads += 1
+        elif (
+            poll % 80 == 79
+            and reloads < MAX_FRAME_RELOADS
+            and not any(f"mp_/{url}" in f.url for f in page.frames)
+        ):
+            # 20 s and still no replay frame, its worker in whatever state: start over once
+            # more (the worker is installed by now, so the embed comes up controlled)
+            with contextlib.suppress(sync_api.Error):
+                page.reload(wait_until="load")
+                reloads += 1
         for frame in page.frames:
             if f"mp_/{url}" in frame.url:
                 with contextlib.suppress(sync_api.Error):
@@ -214,10 +224,30 @@ def _replayed_text(page: Any, url: str) -> str:
                     if text.strip():
                         return text
         page.wait_for_timeout(250)
-    frames = [f.url for f in page.frames]
     raise AssertionError(
-        f"no replay frame with text for {url} after {reloads} reloads; frames: {frames}"
+        f"no replay frame with text for {url} after {reloads} reloads; "
+        f"frames: {_frame_states(page)}"
     )
+
+
+def _frame_states(page: Any) -> list[str]:
+    """Each frame's URL, whether a service worker controls it and its first text: what a
+    failure message needs to tell a slow worker from a page that never came."""
+    states = []
+    for frame in page.frames:
+        try:
+            state = frame.evaluate(
+                "() => [!!navigator.serviceWorker.controller, document.readyState,"
+                " (document.body ? document.body.innerText : '').slice(0, 80)]"
+            )
+        except sync_api.Error as exc:
+            state = f"unreadable: {exc}"[:120]
+        states.append(f"{frame.url} {state}")
+    try:
+        states.append(f"service worker active: {page.evaluate(SW_ACTIVE)}")
+    except sync_api.Error as exc:
+        states.append(f"service worker unknown: {exc}"[:120])
+    return states
 
 
 VERIFICATION = """async () => {
