@@ -1,16 +1,19 @@
-"""What archiving a page's requisites costs: wall time, bytes and CPU per page.
+"""What archiving a page's requisites costs, over httpx and in the browser: time, bytes, CPU.
 
 The September fixture web's `ok` HTML pages (RFE/RL articles with their CDN photos,
 stylesheet and fonts; WordPress posts with Google Fonts, theme CSS and scripts) are each
 captured once through the one capture path (`worker.capture.steps.observe` then
 `write_records`: fetch, extract, judge, requisites, one WARC batch, fsync), one page after
-the other, into a fresh data dir per mode: requisites off, then on; at per-host delay 0
-(the work itself) and at the default 0.5 s (politeness included). The fixture web answers
+the other, into a fresh data dir per mode: requisites off, requisites on (`http`), and the
+browser capture (`browser`: Chromium, every request through the fetcher, screenshot and
+DOM records); at per-host delay 0 (the work itself) and the default 0.5 s (politeness
+included). The fixture web answers
 at once (loopback TLS proxy), so the wall figures are the work and the politeness waits,
-not a network's latency. CPU is this process's (fetching, parsing, writing); extraction
-runs in the pool's processes and is the same in both modes.
+not a network's latency. CPU is this process's (fetching, parsing, writing) plus its
+finished children's (the browser's driver and Chromium, waited for after each page);
+extraction runs in the pool's long-lived processes and is the same in every mode.
 
-    uv run python -m bench.requisites [--delays 0,0.5] [--repeats 3]
+    uv run python -m bench.requisites [--delays 0,0.5] [--repeats 3] [--modes page,http,browser]
 
 Prints a Markdown table of medians per page; nothing here asserts a figure.
 """
@@ -22,6 +25,7 @@ import contextlib
 import logging
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -66,9 +70,28 @@ def _warc_bytes(runtime: Runtime) -> int:
     return sum(p.stat().st_size for p in runtime.settings.archive_dir.glob("*.warc.gz*"))
 
 
-def measure(urls: list[str], *, requisites: bool, delay: float, work: Path) -> Figures:
+MODES = {  # name: (requisites, capture)
+    "page": (False, "http"),
+    "http": (True, "http"),
+    "browser": (True, "browser"),
+}
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measure(urls: list[str], *, mode: str, delay: float, work: Path) -> Figures:
+    requisites, capture = MODES[mode]
     settings = load_settings(
-        data_dir=work, requisites=requisites, per_host_delay=delay, retries=0, screenshots=False
+        data_dir=work,
+        requisites=requisites,
+        capture=capture,
+        per_host_delay=delay,
+        retries=0,
+        screenshots=False,
     )
     runtime = build_runtime(settings)
     walls, cpus, sizes, counts = [], [], [], []
@@ -76,14 +99,14 @@ def measure(urls: list[str], *, requisites: bool, delay: float, work: Path) -> F
         steps.observe(runtime, urls[0]).close()  # warm: imports, pool start, TLS
         for url in urls:
             before = _warc_bytes(runtime)
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall = _cpu(), time.perf_counter()
             seen = steps.observe(runtime, url)
             try:
                 written = steps.write_records(runtime, seen)
             finally:
                 seen.close()
             walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
+            cpus.append(_cpu() - cpu)
             runtime.writer.sync()
             sizes.append(_warc_bytes(runtime) - before)
             counts.append(len(written.requisites) if written else 0)
@@ -94,7 +117,7 @@ def measure(urls: list[str], *, requisites: bool, delay: float, work: Path) -> F
     finally:
         runtime.close()
     return Figures(
-        mode="requisites" if requisites else "page only",
+        mode={"page": "page only", "http": "http + requisites", "browser": "browser"}[mode],
         delay=delay,
         pages=len(urls),
         requisites=statistics.median(counts),
@@ -108,24 +131,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--delays", default="0,0.5", help="per-host delays to measure")
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (median taken)")
+    parser.add_argument("--modes", default="page,http,browser", help=f"of {', '.join(MODES)}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     urls = [p.final_url for p in SEPTEMBER_PAGES if p.kind in KINDS and p.expected == "ok"]
     rows: list[Figures] = []
     with start_fixture_web("september") as fw, _proxied(fw):
         for delay in (float(d) for d in args.delays.split(",")):
-            for requisites in (False, True):
+            for mode in args.modes.split(","):
                 runs = []
                 for _ in range(args.repeats):
                     with tempfile.TemporaryDirectory(prefix="sv-bench-req-") as tmp:
-                        runs.append(
-                            measure(urls, requisites=requisites, delay=delay, work=Path(tmp))
-                        )
+                        runs.append(measure(urls, mode=mode, delay=delay, work=Path(tmp)))
                 rows.append(sorted(runs, key=lambda f: f.wall_ms)[len(runs) // 2])
     load = os.getloadavg()[0]
     print(
         f"machine: {platform.node()}, {os.cpu_count()} CPUs, load {load:.2f}; {rows[0].pages} "
-        f"pages, capture path `http`, medians per page of {args.repeats} runs"
+        f"pages, medians per page of {args.repeats} runs"
     )
     print()
     print("| per-host delay | mode | requisites | wall ms | CPU ms | WARC KiB |")
