@@ -32,6 +32,7 @@ from schemas.report import (
     IncidentReport,
     Period,
     Report,
+    SameText,
     SourceReport,
     Verdict,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "ProblemCode",
     "RedirectHop",
     "Report",
+    "SameText",
     "Screenshot",
     "Source",
     "SourceCheck",

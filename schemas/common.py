@@ -39,6 +39,9 @@ class ProblemCode(StrEnum):
     # link-rot watch and sources that resist capture (worker.capture.recheck, worker.sites.profiles)
     PROFILE_EXPIRED = "profile_expired"
     CONTENT_CHANGED = "content_changed"
+    # two footnotes of one incident cite the same text at two URLs (worker.judge.syndication):
+    # one source, not two
+    SAME_TEXT = "same_text"
 
 
 class Problem(Model):

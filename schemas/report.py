@@ -61,6 +61,21 @@ class IncidentReport(Model):
     citations: list[Citation] = Field(default_factory=list)
 
 
+class SameText(Model):
+    """Another URL we hold that tells the same story (a reprint, or the original)."""
+
+    canonical_url: str
+    similarity: float = Field(description="Jaccard of the two texts' word 5-gram shingles")
+    status: SourceStatus | None = Field(default=None, description="that URL's status when captured")
+    published: dt.date | None = None
+    published_first: bool | None = Field(
+        default=None, description="that copy was published before this one (null: unknown)"
+    )
+    in_digest: bool = Field(description="this digest cites it too")
+    captured_at: dt.datetime | None = None
+    replay_url: str | None = None
+
+
 class SourceReport(Model):
     id: int
     footnotes: list[int]
@@ -90,6 +105,13 @@ class SourceReport(Model):
     fallbacks: list[ArchivedCopy] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     screenshot: Screenshot | None = None
+    # the same story elsewhere (worker.judge.syndication, worker.report.syndicated)
+    same_text: list[SameText] = Field(default_factory=list, description="most similar first")
+    reprint: SameText | None = Field(
+        default=None,
+        description="for a dead, soft-404 or redirected-away source: a live copy of its "
+        "archived text, offered as alternative evidence, never substituted",
+    )
 
 
 class Report(Model):

@@ -885,10 +885,14 @@ def _teasers(page_key: str, iso: str, n: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def _paras(page: Page) -> list[str]:
+def paragraphs_of(page: Page) -> list[str]:
+    """The body paragraphs a page's article shows (its own, then its topics' background)."""
     body = list(page.paragraphs)
     body += [BACKGROUND[t] for t in page.topics]
     return body
+
+
+_paras = paragraphs_of
 
 
 # --------------------------------------------------------------------------- templates
@@ -1471,6 +1475,9 @@ def install_september(fw: FixtureWeb) -> FixtureWeb:
     _facebook(fw)
     assets.install_assets(fw, ("tirek.info", "kuresker.org", "infoprof.su"))
     scripted.install_scripted(fw)  # a Facebook post and a news page built by script
+    from tests.fixtureweb import reprints  # it reads this module's pages
+
+    reprints.install_reprints(fw)  # the KazTAG article reprinted by Vlast
 
     for page in SEPTEMBER_PAGES:
         parts = urlsplit(page.url)

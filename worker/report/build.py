@@ -45,6 +45,7 @@ from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args
 from worker.judge.statuses import UNREADABLE
 from worker.report import linkrot as report_linkrot
+from worker.report import syndicated
 from worker.store.jobs import mark_run
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, Run, RunState, as_utc
 
@@ -108,6 +109,8 @@ def build_report(
     ]
     # link-rot watch: health + history, other archives' copies, screenshots, attachments
     report_linkrot.enrich(session, run_id, sources, incidents, evidence_by_url)
+    # the same story at other URLs: reprints, originals, one text cited twice
+    syndicated.enrich(session, run_id, sources, incidents, evidence_by_url, replay_url)
     return Report(
         digest=DigestSummary(
             id=run.id,

@@ -1,0 +1,45 @@
+"""Near-duplicate texts (worker.judge.syndication): reprints found, other stories not."""
+
+from __future__ import annotations
+
+from tests.fixtureweb.pages import SEPTEMBER_PAGES, paragraphs_of
+from tests.fixtureweb.reprints import ORIGINAL, UNRELATED_TEXT
+from worker.judge.syndication import MIN_SHINGLES, same_texts, shingles
+
+ALTAYEV = "\n".join(paragraphs_of(next(p for p in SEPTEMBER_PAGES if p.url == ORIGINAL)))
+OTHER_AZ = next(p for p in SEPTEMBER_PAGES if p.kind == "azattyq")
+
+
+def test_a_reprint_with_its_own_headline_and_source_line_is_the_same_text() -> None:
+    reprint = "К экс-депутату Нуржану Алтаеву пришла полиция\n" + ALTAYEV + "\nИсточник: КазТАГ"
+    (pair,) = same_texts({"kaztag": ALTAYEV, "vlast": reprint})
+    assert {pair.first, pair.second} == {"kaztag", "vlast"}
+    assert 0.85 <= pair.similarity < 1.0
+
+
+def test_another_story_is_not_the_same_text_even_in_the_same_words_of_a_genre() -> None:
+    other = "\n".join(paragraphs_of(OTHER_AZ))
+    texts = {"kaztag": ALTAYEV, "azattyq": other, "bridge": "\n".join(UNRELATED_TEXT * 3)}
+    assert same_texts(texts) == []
+
+
+def test_a_partial_copy_is_found_at_a_lower_bar_only() -> None:
+    paragraphs = ALTAYEV.split("\n")
+    half = "\n".join(paragraphs[: len(paragraphs) // 2]) + "\n" + "\n".join(UNRELATED_TEXT)
+    assert same_texts({"a": ALTAYEV, "b": half}, threshold=0.9) == []
+    (pair,) = same_texts({"a": ALTAYEV, "b": half}, threshold=0.2)
+    assert 0.2 <= pair.similarity < 0.9
+
+
+def test_spelling_variants_are_read_as_one() -> None:
+    assert shingles("Её задержали в Алматы вчера вечером") == shingles(
+        "ЕЕ ЗАДЕРЖАЛИ в алматы вчера вечером"
+    )
+    kazakh = "Белсенді Алматыдағы әкімдік ғимаратының алдында жалғыз адамдық пикетке шықты"
+    assert "алматыдағы әкімдік ғимаратының алдында жалғыз" in shingles(kazakh)
+
+
+def test_a_text_too_short_to_copy_is_never_paired() -> None:
+    short = " ".join(["Суд назначил штраф."] * 3)
+    assert len(shingles(short)) < MIN_SHINGLES
+    assert same_texts({"a": short, "b": short}) == []

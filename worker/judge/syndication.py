@@ -1,0 +1,76 @@
+"""The same story at several URLs: near-duplicate texts among the sources we hold.
+
+Kazakh news is reprinted widely (kaztag, informburo, vlast, tirek and Telegram channels
+copy each other). `same_texts(texts)` finds the pairs of extracted texts that tell the
+same story, with datasketch's MinHash LSH over word 5-gram shingles, then confirms each
+candidate with the exact Jaccard similarity of the two shingle sets (LSH only nominates).
+Shingles are taken from lower-cased, NFKC-normalised words (`\\w+`, so Cyrillic and the
+Kazakh letters ә, ғ, қ, ң, ө, ұ, ү, һ, і are letters like any other) and `ё` is read as
+`е`, as Russian spelling allows; a text with fewer than `MIN_SHINGLES` shingles is too
+short to call a copy of anything.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+from datasketch import MinHash, MinHashLSH
+
+__all__ = ["MIN_SHINGLES", "SameText", "same_texts", "shingles"]
+
+SHINGLE = 5
+NUM_PERM = 128
+MIN_SHINGLES = 20
+DEFAULT_THRESHOLD = 0.5
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class SameText:
+    """Two texts that tell the same story; `similarity` is the Jaccard of their shingles."""
+
+    first: Hashable
+    second: Hashable
+    similarity: float
+
+
+def shingles(text: str) -> set[str]:
+    """The word 5-grams of `text`, normalised (case, NFKC, ё → е)."""
+    norm = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    words = _WORD.findall(norm)
+    return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def _minhash(grams: set[str]) -> MinHash:
+    sig = MinHash(num_perm=NUM_PERM, seed=1)
+    sig.update_batch([g.encode("utf-8") for g in grams])
+    return sig
+
+
+def same_texts(
+    texts: Mapping[Hashable, str], *, threshold: float = DEFAULT_THRESHOLD
+) -> list[SameText]:
+    """Every pair of `texts` (key → extracted text) whose shingle sets overlap by at least
+    `threshold` (Jaccard), most similar first. Keys are the caller's (a source, a capture)."""
+    grams = {key: shingles(text) for key, text in texts.items()}
+    grams = {key: g for key, g in grams.items() if len(g) >= MIN_SHINGLES}
+    # LSH nominates at a lower bar than asked, so a pair just above it is not missed
+    lsh = MinHashLSH(threshold=max(0.1, threshold * 0.8), num_perm=NUM_PERM)
+    order = list(grams)
+    signatures = {}
+    for index, key in enumerate(order):
+        signatures[key] = _minhash(grams[key])
+        lsh.insert(index, signatures[key])
+    pairs: list[SameText] = []
+    for index, key in enumerate(order):
+        for other in lsh.query(signatures[key]):
+            if other <= index:
+                continue
+            a, b = grams[key], grams[order[other]]
+            similarity = len(a & b) / len(a | b)
+            if similarity >= threshold:
+                pairs.append(SameText(key, order[other], round(similarity, 3)))
+    return sorted(pairs, key=lambda p: -p.similarity)
