@@ -16,6 +16,7 @@ from schemas.evidence import (
     NamesVerdict,
     ProbeResult,
     RedirectHop,
+    VantageSeen,
 )
 from schemas.linkrot import (
     ArchivedCopy,
@@ -72,5 +73,6 @@ __all__ = [
     "SourceHealth",
     "SourceReport",
     "SourceStatus",
+    "VantageSeen",
     "Verdict",
 ]

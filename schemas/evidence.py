@@ -78,6 +78,18 @@ class RedirectHop(Model):
     location: str | None = None
 
 
+class VantageSeen(Model):
+    """What one network path saw of a source (worker.capture.vantage)."""
+
+    vantage: str = Field(
+        description="`here` (the worker's own path) or a SOURCEVAULT_VANTAGES name"
+    )
+    status: SourceStatus
+    http_status: int | None = None
+    reason: str
+    used: bool = Field(default=False, description="the capture archived is this path's")
+
+
 class Evidence(Model):
     """The facts about one fetched (or refused) source, independent of any incident."""
 
@@ -116,3 +128,7 @@ class Evidence(Model):
     text: str | None = Field(default=None, description="the extracted main text")
     text_excerpt: str | None = None
     problems: list[Problem] = Field(default_factory=list)
+    vantages: list[VantageSeen] = Field(
+        default_factory=list,
+        description="each network path tried when this one looked blocked: here first",
+    )

@@ -9,7 +9,14 @@ from pydantic import Field
 
 from schemas.capture import Capture
 from schemas.common import Model, Problem
-from schemas.evidence import DateCandidate, DateCheck, NamesCheck, ProbeResult, RedirectHop
+from schemas.evidence import (
+    DateCandidate,
+    DateCheck,
+    NamesCheck,
+    ProbeResult,
+    RedirectHop,
+    VantageSeen,
+)
 from schemas.linkrot import ArchivedCopy, Attachment, Screenshot, SourceHealth
 from schemas.source import SourceStatus
 
@@ -105,6 +112,9 @@ class SourceReport(Model):
     fallbacks: list[ArchivedCopy] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
     screenshot: Screenshot | None = None
+    vantages: list[VantageSeen] = Field(
+        default_factory=list, description="what each network path saw, when one was tried"
+    )
     # the same story elsewhere (worker.judge.syndication, worker.report.syndicated)
     same_text: list[SameText] = Field(default_factory=list, description="most similar first")
     reprint: SameText | None = Field(

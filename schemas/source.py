@@ -26,6 +26,8 @@ class SourceStatus(StrEnum):
     INVALID = "invalid"
     REFUSED = "refused"
     NOT_CAPTURED = "not_captured"
+    # answers through another vantage (SOURCEVAULT_VANTAGES), not from here: blocked locally
+    CENSORED = "censored"
 
 
 class Source(Model):

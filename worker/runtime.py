@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
 from worker.custody.keys import host_pseudonym
-from worker.fetch.client import build_client, build_egress_policy
+from worker.fetch.client import build_client, build_egress_policy, build_vantage
 from worker.fetch.egress import EgressPolicy
 from worker.fetch.gates import build_gate
 from worker.fetch.politeness import Gate
@@ -55,6 +55,8 @@ class Runtime:
     write_lock: AbstractContextManager[object] = field(default_factory=contextlib.nullcontext)
     # keeps this process's claims fresh while their captures run (worker.store.sweep.Heartbeat)
     heartbeat: sweep.Heartbeat | None = None
+    # other network paths (SOURCEVAULT_VANTAGES): name -> (client, policy), in order
+    vantages: dict[str, tuple[httpx.Client, EgressPolicy]] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:
@@ -69,6 +71,8 @@ class Runtime:
         self.extractor.close()
         self.writer.close()
         self.client.close()
+        for client, _policy in self.vantages.values():
+            client.close()
         self.engine.dispose()
 
 
@@ -101,6 +105,9 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         else contextlib.nullcontext(),
     )
     runtime.heartbeat = sweep.Heartbeat(runtime.writing, settings.claim_heartbeat_interval)
+    runtime.vantages = {
+        name: build_vantage(settings, proxy) for name, proxy in settings.vantages.items()
+    }
     return runtime
 
 

@@ -177,6 +177,14 @@ class Settings(BaseSettings):
     screenshots: bool = Field(default=False, description="PNG of each page (needs chromium)")
     chromium_path: Path = Field(default=Path("/usr/bin/chromium"))
 
+    # second vantages (worker.capture.vantage): a source that looks blocked from here is
+    # tried again through each, so a block is told from a dead link
+    vantages: dict[str, str] = Field(
+        default_factory=dict,
+        description='name -> proxy URL (http, https, socks5, socks5h), e.g. {"abroad": '
+        '"socks5h://127.0.0.1:9050"} for Tor; empty: one vantage, this one',
+    )
+
     # how a page is captured (worker.capture.mode, worker.capture.browser)
     capture: Literal["http", "browser", "auto"] = Field(
         default="http",
@@ -258,6 +266,19 @@ class Settings(BaseSettings):
         description="retries of a capture that failed on local storage (WARC or database); "
         "then the run fails naming the error",
     )
+
+    @field_validator("vantages", mode="after")
+    @classmethod
+    def _vantage_proxies(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, proxy in value.items():
+            scheme = proxy.split("://", 1)[0].lower() if "://" in proxy else ""
+            if scheme not in ("http", "https", "socks5", "socks5h"):
+                raise ValueError(
+                    f"vantage {name!r}: {proxy!r} is not an http(s) or socks5 proxy URL"
+                )
+            if name == "here":
+                raise ValueError("'here' names this worker's own path: choose another vantage name")
+        return value
 
     @field_validator("replay_base_url", mode="after")
     @classmethod

@@ -205,7 +205,9 @@ class FixtureWeb:
     * ``requests`` -- a snapshot of every :class:`LoggedRequest` seen so far.
     """
 
-    def __init__(self, *, io_timeout: float = 30.0) -> None:
+    def __init__(self, *, io_timeout: float = 30.0, ca: trustme.CA | None = None) -> None:
+        """`ca`: another fixture web's CA, so that a client trusting one trusts both (a
+        second vantage playing the same sites)."""
         self.io_timeout = io_timeout
         self._lock = threading.RLock()
         self._routes: dict[str, dict[str, Routable]] = {}
@@ -222,7 +224,7 @@ class FixtureWeb:
         self._server: _TCPServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._ca = trustme.CA(organization_name="fixtureweb test CA")
+        self._ca = ca or trustme.CA(organization_name="fixtureweb test CA")
         self._bad_ca = trustme.CA(organization_name="fixtureweb UNTRUSTED CA")
         self._ctx_cache: dict[tuple[str, bool], ssl.SSLContext] = {}
         self.ca_pem_path: str = ""
@@ -411,6 +413,10 @@ class FixtureWeb:
         parts = urlsplit(url)
         path = parts.path or "/"
         return any(r.path.split("?", 1)[0] == path for r in self.hits(parts.hostname or ""))
+
+    @property
+    def ca(self) -> trustme.CA:
+        return self._ca
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client SSL context trusting only the fixture CA."""

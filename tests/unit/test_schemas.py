@@ -28,10 +28,11 @@ def test_committed_json_schemas_are_current() -> None:
         )
 
 
-def test_status_words_are_the_design_contract_plus_not_captured() -> None:
+def test_status_words_are_the_design_contract_plus_not_captured_and_censored() -> None:
     # DESIGN.md's ten words, kept; plus not_captured, which says *we* failed (storage, an
-    # interrupted run) so that no such source is ever reported as a fact about its link
-    assert {s.value for s in SourceStatus} - {"not_captured"} == {
+    # interrupted run) so that no such source is ever reported as a fact about its link,
+    # and censored: it answers through another vantage, not from here (#18 §1)
+    assert {s.value for s in SourceStatus} - {"not_captured", "censored"} == {
         "ok",
         "dead",
         "soft_404",

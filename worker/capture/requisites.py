@@ -28,9 +28,12 @@ from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from worker.capture.requisite_links import Link, page_links, stylesheet_links
 from worker.extract.charset import decode_html
 from worker.fetch.body import charset_from_headers, decode_body
+from worker.fetch.egress import EgressPolicy
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -158,8 +161,11 @@ def gather(
     *,
     cookies: CookieJar | None = None,
     clock: Callable[[], float] = time.monotonic,
+    via: tuple[httpx.Client, EgressPolicy | None] | None = None,
 ) -> Requisites:
-    """Fetch the requisites of the page `result` holds (nothing when it is not 2xx HTML)."""
+    """Fetch the requisites of the page `result` holds (nothing when it is not 2xx HTML);
+    `via`: the client and policy of the vantage the page itself came through."""
+    client, policy = via if via is not None else (runtime.client, runtime.policy)
     settings = runtime.settings
     found = Requisites()
     html = _text_of(runtime, result, HTML_TYPES) if settings.requisites else None
@@ -217,9 +223,9 @@ def gather(
         )
         fetched = fetch_with_retries(
             link.url,
-            runtime.client,
+            client,
             limits,
-            policy=runtime.policy,
+            policy=policy,
             retry=RetryPolicy.from_settings(settings),
             gate=runtime.gate,
             cookies=cookies,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from archive.records import HttpExchange
 from archive.warc_writer import WarcBatch, WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
-from worker.capture import browser, mode, screenshot
+from worker.capture import browser, mode, screenshot, vantage
 from worker.capture import requisites as page_requisites
 from worker.capture.requisite_links import Link
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
@@ -56,6 +56,7 @@ class Observation:
     page: Page
     evidence: Evidence
     browsed: browser.Browsed | None = None
+    path: vantage.Path | None = None  # another vantage's, when the page came through one
 
     def close(self) -> None:
         self.result.close()
@@ -105,12 +106,22 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
             evidence.problems.append(capped)
         sites.after_verify(prepared, evidence)  # a login page despite the profile
+        path = None
+        if browsed is None:  # blocked here? another vantage decides (worker.capture.vantage)
+            here = vantage.SecondLook(
+                result, page, evidence, vantage.Path("here", runtime.client, runtime.policy)
+            )
+            looked = vantage.second_look(
+                runtime, prepared, here, lambda r: extract_fetched(runtime, r)[0]
+            )
+            result, page, evidence = looked.result, looked.page, looked.evidence
+            path = looked.path if looked is not here else None
     except BaseException:
         result.close()
         if browsed is not None:
             browsed.close()
         raise
-    return Observation(prepared, result, page, evidence, browsed)
+    return Observation(prepared, result, page, evidence, browsed, path)
 
 
 def _browse(
@@ -168,7 +179,12 @@ def write_records(
     if seen.browsed is not None:  # the browser's own requests and its screenshot
         found, png = seen.browsed.requisites, seen.browsed.png
     else:
-        found = page_requisites.gather(runtime, seen.result, cookies=seen.prepared.cookies)
+        found = page_requisites.gather(
+            runtime,
+            seen.result,
+            cookies=seen.prepared.cookies,
+            via=(seen.path.client, seen.path.policy) if seen.path is not None else None,
+        )
         png = (
             screenshot.for_capture(runtime.settings, seen.result, seen.page)
             if screenshots

@@ -40,6 +40,7 @@ __all__ = [
     "build_client",
     "build_egress_policy",
     "build_ssl_context",
+    "build_vantage",
     "proxy_routes_from_env",
 ]
 
@@ -138,6 +139,18 @@ def build_ssl_context(
             raise SettingsError(msg) from exc
         logger.debug("added CA %s %s from %s", kind, path, name)
     return ctx
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def build_vantage(settings: Settings, proxy: str) -> tuple[httpx.Client, EgressPolicy]:
+    """A client (and its policy) that sends every request through `proxy`, another
+    vantage: the process's own proxy variables replaced, its CA settings kept."""
+    environ = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
+    environ["ALL_PROXY"] = proxy
+    policy = build_egress_policy(settings, environ)
+    return build_client(settings, policy=policy, environ=environ), policy
 
 
 def build_egress_policy(

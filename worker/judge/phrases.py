@@ -13,6 +13,7 @@ import re
 
 __all__ = [
     "ANTI_BOT_PHRASES",
+    "BLOCK_PAGE_PHRASES",
     "SHORT_PAGE_CHARS",
     "SOFT_404_PHRASES",
     "find_phrase",
@@ -70,6 +71,27 @@ SOFT_404_PHRASES: dict[str, tuple[str, ...]] = {
     # RFE/RL (Pangea) error page: "Страница, которую вы ищете, не существует или была удалена"
     "rferl": ("страница, которую вы ищете", "the page you are looking for", "сіз іздеген парақ"),
 }
+
+# What ISPs put in place of a blocked site (Kazakhstan's, in Russian and Kazakh; Russia's
+# and others'): the page answered, but it is not the site's. A source showing one is
+# re-tried through another vantage (SOURCEVAULT_VANTAGES) before anything is concluded.
+BLOCK_PAGE_PHRASES: tuple[str, ...] = (
+    "доступ к данному интернет-ресурсу временно ограничен",
+    "доступ к интернет-ресурсу ограничен",
+    "доступ к данному ресурсу ограничен",
+    "доступ ограничен в соответствии с законодательством республики казахстан",
+    "интернет-ресурс заблокирован",
+    "ресурс заблокирован по решению",
+    "сайт заблокирован по решению",
+    "доступ к запрашиваемому ресурсу ограничен",
+    "доступ к информационному ресурсу ограничен на основании федерального закона",
+    "интернет-ресурсқа қолжетімділік шектелген",
+    "бұл интернет-ресурсқа кіру шектелген",
+    "access to this website has been blocked",
+    "access to this resource is restricted",
+    "this website has been blocked",
+    "the requested url has been blocked",
+)
 
 ANTI_BOT_PHRASES: tuple[str, ...] = (
     "just a moment...",

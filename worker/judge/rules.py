@@ -35,7 +35,13 @@ from worker.fetch.errors import (
     TooManyRedirects,
 )
 from worker.fetch.fetcher import FetchResult
-from worker.judge.phrases import ANTI_BOT_PHRASES, SHORT_PAGE_CHARS, SOFT_404_ALL, find_phrase
+from worker.judge.phrases import (
+    ANTI_BOT_PHRASES,
+    BLOCK_PAGE_PHRASES,
+    SHORT_PAGE_CHARS,
+    SOFT_404_ALL,
+    find_phrase,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,6 +334,7 @@ RULES: list[Rule] = [
     Rule("server_error", S.UNREACHABLE, _server_error),
     Rule("failed_mid_body", S.UNREACHABLE, _failed_mid_body),
     # page content (2xx only): the extracted title, <h1>, text, login form, sibling probe
+    Rule("block_page", S.BLOCKED, _phrase_rule(BLOCK_PAGE_PHRASES, "block page")),
     Rule("anti_bot_page", S.BLOCKED, _phrase_rule(ANTI_BOT_PHRASES, "anti-bot challenge")),
     Rule("login_form", S.LOGIN_WALL, _login_form),
     # a redirect to a search or home page says more than the "nothing found" it shows

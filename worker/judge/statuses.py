@@ -68,6 +68,9 @@ MEANINGS: dict[SourceStatus, Meaning] = {
                                           "not a usable URL"),
     SourceStatus.REFUSED:         Meaning(False, False, False, False, True,  True, "#880e4f",
                                           "the egress policy forbids the address or scheme"),
+    SourceStatus.CENSORED:        Meaning(True,  True,  False, False, False, True, "#1565c0",
+                                          "answers through another vantage, not from "
+                                          "here: blocked on this network"),
     SourceStatus.NOT_CAPTURED:    Meaning(False, False, False, False, False, False, "#9e9e9e",
                                           "never captured: our storage failed or the run "
                                           "was interrupted; nothing is known about the link"),

@@ -43,7 +43,7 @@ from schemas import (
 from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args
-from worker.judge.statuses import UNREADABLE
+from worker.judge.statuses import HEALTHY, UNREADABLE
 from worker.report import linkrot as report_linkrot
 from worker.report import syndicated
 from worker.store.jobs import mark_run
@@ -222,6 +222,7 @@ def _source_report(
         capture=capture,
         text_excerpt=evidence.text_excerpt,
         problems=[*source.problems, *evidence.problems],
+        vantages=evidence.vantages,
     )
 
 
@@ -244,7 +245,7 @@ def _names_checks(
             for fu in footnote.urls if footnote else []:
                 url = fu.canonical_url or ""
                 source, ev = sources.get(url), evidence.get(url)
-                if source is None or source.status is not SourceStatus.OK or ev is None:
+                if source is None or source.status not in HEALTHY or ev is None:
                     continue
                 key = (tuple(incident.people), url)
                 wanted.setdefault(key, (list(incident.people), ev.text, ev.title))
@@ -296,7 +297,7 @@ def _incident_report(
 def _date_check(
     incident: Incident, status: SourceStatus, ev: Evidence | None, rule: DateRule
 ) -> DateCheck:
-    if status is not SourceStatus.OK or ev is None:
+    if status not in HEALTHY or ev is None:  # ok, or read through another vantage
         return DateCheck(verdict=DateVerdict.NOT_CHECKED, rule=f"source is {status}")
     return check_date(
         incident.date,
@@ -315,7 +316,7 @@ def _names_check(
     names: dict[NamesKey, NamesCheck],
     url: str | None,
 ) -> NamesCheck:
-    if status is not SourceStatus.OK or ev is None:
+    if status not in HEALTHY or ev is None:
         return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=incident.people)
     return names[(tuple(incident.people), url or "")]  # every such pair: _names_checks
 
@@ -329,7 +330,7 @@ def judge(incident: Incident, citations: list[Citation]) -> tuple[Verdict, list[
     for c in citations:
         names_ok = c.names_check.verdict in (NamesVerdict.SUPPORTS, NamesVerdict.NOT_CHECKED)
         if (
-            c.status is SourceStatus.OK
+            c.status in HEALTHY
             and c.date_check.verdict is DateVerdict.CONSISTENT
             and names_ok
             and (c.names_check.verdict is NamesVerdict.SUPPORTS or not incident.people)
@@ -339,7 +340,7 @@ def judge(incident: Incident, citations: list[Citation]) -> tuple[Verdict, list[
         return Verdict.BROKEN, [f"footnote {c.footnote}: source is {c.status}" for c in citations]
     reasons: list[str] = []
     for c in citations:
-        if c.status is not SourceStatus.OK:
+        if c.status not in HEALTHY:
             reasons.append(f"footnote {c.footnote}: source is {c.status}")
             continue
         if c.date_check.verdict is not DateVerdict.CONSISTENT:
