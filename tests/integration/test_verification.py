@@ -173,7 +173,8 @@ def test_truth_table_is_judged_right(judged: Judged) -> None:
 
 def test_table_covers_every_status_and_verdict() -> None:
     fetched = {s.value for s in FETCHED}  # never-fetched ones: the parser, or our own failure
-    assert {c.status for c in CASES} == fetched
+    # censored needs a second network path: tests/integration/test_vantages.py plays one
+    assert {c.status for c in CASES} == fetched - {"censored"}
     assert {c.date for c in CASES} >= {"consistent", "predates", "late", "no_date", "not_checked"}
     assert {c.names for c in CASES} >= {"supports", "partial", "absent", "not_checked"}
 
