@@ -17,7 +17,14 @@ import pytest
 from sqlalchemy import select, update
 
 from archive.warc_reader import read_record
-from tests.fixtureweb import FixtureWeb, Response, html, route_through, start_fixture_web
+from tests.fixtureweb import (
+    FixtureWeb,
+    Request,
+    Response,
+    html,
+    route_through,
+    start_fixture_web,
+)
 from tests.fixtureweb.assets import png
 from worker.capture import pipeline
 from worker.capture.requisites import Requisites, gather
@@ -76,6 +83,14 @@ def _install(fw: FixtureWeb) -> None:
         f'<img src="https://{CDN}/missing.png"><img src="https://nowhere.example-kz.test/x.png">'
         '<script src="https://www.google-analytics.com/analytics.js"></script>'
         f'<img src="https://{CDN}/logo.png">')))  # fmt: skip
+
+    def hotlink_guard(req: Request) -> Response:  # a CDN that refuses hot-linked images
+        if (req.header("referer") or "").startswith(f"{BASE}/"):
+            return Response(body=PHOTO, content_type="image/png")
+        return Response(status=403, body="hotlinking not allowed", content_type="text/plain")
+
+    fw.route(CDN, "/protected.png", hotlink_guard)
+    fw.route(SITE, "/hotlink", html(_page(f'<img src="https://{CDN}/protected.png">')))
     head = f'<link rel="stylesheet" href="https://{CDN}/site.css">'
     for n in (1, 2):
         imgs = f'<img src="https://{CDN}/logo.png"><img src="https://{CDN}/photo{n + 4}.png">'
@@ -183,6 +198,22 @@ def test_failed_and_blocked_requisites_are_recorded_and_trackers_never_asked(
         # a 404 answer is still what the reader got: it goes in the WARC with the rest
         assert {f.link.url.rsplit("/", 1)[-1] for f in found.fetched} >= {"missing.png", "logo.png"}
         assert not web.hits("www.google-analytics.com")
+    finally:
+        found.close()
+
+
+def test_a_requisite_is_asked_for_as_a_browser_would_with_referer_and_accept(
+    make_runtime: object, web: FixtureWeb
+) -> None:
+    runtime = make_runtime()  # type: ignore[operator]
+    web.clear_requests()
+    found = _gather(runtime, "/hotlink")
+    try:
+        assert found.missing == []  # the hot-link guard let it through
+        (request,) = web.hits(CDN, "/protected.png")
+        headers = {k.lower(): v for k, v in request.headers}
+        assert headers["referer"] == f"{BASE}/"  # another origin: the page's origin only
+        assert headers["accept"].startswith("image/avif,image/webp")
     finally:
         found.close()
 

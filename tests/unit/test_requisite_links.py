@@ -110,3 +110,13 @@ def test_the_blocklist_covers_a_domain_and_its_subdomains_only() -> None:
     assert blocked_by("https://MC.Yandex.RU./metrika/tag.js", blocklist) == "mc.yandex.ru"
     assert blocked_by("https://notgoogle-analytics.com/a.js", blocklist) is None
     assert blocked_by("https://yandex.ru/logo.png", blocklist) is None
+
+
+def test_the_referer_is_what_a_browser_sends_by_default() -> None:
+    from worker.capture.requisites import referer_for
+
+    page = "https://rus.azattyq.org/a/31446385.html#comments"
+    assert referer_for(page, "https://rus.azattyq.org/Scripts/a.js") == page.split("#")[0]
+    assert referer_for(page, "https://gdb.rferl.org/p.jpg") == "https://rus.azattyq.org/"
+    assert referer_for(page, "http://old-cdn.example/p.jpg") is None  # never https → http
+    assert referer_for("http://x.kz/a", "http://y.kz/b.png") == "http://x.kz/"

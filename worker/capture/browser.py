@@ -63,6 +63,7 @@ CHROMIUM_ARGS = [
     "--proxy-bypass-list=<-loopback>",
 ]
 VIEWPORT = {"width": 1280, "height": 1800}
+BROWSER_HEADERS = frozenset({"referer", "accept"})
 SETTLE_MS = 3000  # network idle: Playwright's 500 ms without a request, at most this long
 # headers that described the bytes on the wire, not the decoded body the browser is given
 HOP_HEADERS = frozenset(
@@ -229,6 +230,8 @@ class _Recorder:
             gate=self.runtime.gate,
             cookies=self.cookies,
             now=self.now,
+            # what the browser would have said of itself: Referer (CDNs check it), Accept
+            headers={k: v for k, v in request.headers.items() if k in BROWSER_HEADERS},
         )
         if is_document:
             self.document = result

@@ -40,7 +40,17 @@ from worker.settings import Settings
 from worker.store import jobs
 from worker.store.models import RequisiteRow
 
-__all__ = ["Budget", "Fetched", "Missing", "Requisites", "blocked_by", "failure", "gather"]
+__all__ = [
+    "Budget",
+    "Fetched",
+    "Missing",
+    "Requisites",
+    "blocked_by",
+    "failure",
+    "gather",
+    "referer_for",
+    "request_headers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +122,36 @@ def blocked_by(url: str, blocklist: list[str]) -> str | None:
         if domain and (host == domain or host.endswith("." + domain)):
             return domain
     return None
+
+
+# what Chromium asks for, by what the request is for (some CDNs negotiate WebP/AVIF on it)
+ACCEPT = {
+    "image": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    "icon": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    "css": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    "stylesheet": "text/css,*/*;q=0.1",
+}
+
+
+def referer_for(referrer: str, target: str) -> str | None:
+    """The Referer a browser sends by default (strict-origin-when-cross-origin): the whole
+    URL to its own origin, the origin alone elsewhere, nothing from https to http. CDNs
+    that refuse hot-linked images check it."""
+    source, dest = urlsplit(referrer), urlsplit(target)
+    if source.scheme == "https" and dest.scheme == "http":
+        return None
+    if (source.scheme, source.netloc) == (dest.scheme, dest.netloc):
+        return referrer.split("#", 1)[0]
+    return f"{source.scheme}://{source.netloc}/"
+
+
+def request_headers(link: Link, referrer: str) -> dict[str, str]:
+    """A requisite's request headers over the client's: Accept by its kind, and Referer."""
+    headers = {"Accept": ACCEPT.get(link.kind, "*/*")}
+    referer = referer_for(referrer, link.url)
+    if referer is not None:
+        headers["Referer"] = referer
+    return headers
 
 
 def _text_of(runtime: Runtime, result: FetchResult, types: tuple[str, ...] | None) -> str | None:
@@ -207,7 +247,7 @@ def gather(
             found.missing.append(Missing(link.url, link.kind, why))
         return admitted
 
-    def fetch_one(link: Link) -> tuple[Link, FetchResult | None, str | None]:
+    def fetch_one(link: Link, referrer: str) -> tuple[Link, FetchResult | None, str | None]:
         nonlocal spent
         remaining = deadline - clock()
         with lock:
@@ -229,6 +269,7 @@ def gather(
             retry=RetryPolicy.from_settings(settings),
             gate=runtime.gate,
             cookies=cookies,
+            headers=request_headers(link, referrer),
         )
         with lock:  # counted here, before this thread takes the next one
             spent += fetched.final.body_length if fetched.final is not None else 0
@@ -237,7 +278,7 @@ def gather(
     depth: dict[str, int] = {}
     with ThreadPoolExecutor(budget.concurrency, thread_name_prefix="requisite") as pool:
         pending: set[Future[tuple[Link, FetchResult | None, str | None]]] = {
-            pool.submit(fetch_one, link) for link in admit(page_links(html, page_url))
+            pool.submit(fetch_one, link, page_url) for link in admit(page_links(html, page_url))
         }
         try:
             while pending:
@@ -259,7 +300,7 @@ def gather(
                         base = final.url if final is not None else link.url
                         for child in admit(stylesheet_links(css, base), level + 1):
                             depth[child.url] = level + 1
-                            pending.add(pool.submit(fetch_one, child))
+                            pending.add(pool.submit(fetch_one, child, base))
         except BaseException:
             for future in pending:
                 future.cancel()

@@ -29,7 +29,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from types import TracebackType
@@ -217,6 +217,7 @@ def _one_hop(
     proxied: bool,
     clock: Clock,
     now: Now,
+    headers: Mapping[str, str] | None = None,
 ) -> _Hop:
     remaining = deadline - clock()
     if remaining <= 0:
@@ -232,7 +233,7 @@ def _one_hop(
     fetched_at = now()
     try:
         with map_httpx_errors(url, proxied=proxied):
-            request = client.build_request("GET", url, timeout=timeout)
+            request = client.build_request("GET", url, timeout=timeout, headers=headers)
             jar.set_cookie_header(request)
             response = client.send(request, stream=True, follow_redirects=False)
     except FetchError as exc:
@@ -323,8 +324,10 @@ def fetch(
     now: Now = _utcnow,
     gate: Gate | None = None,
     cookies: CookieJar | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> FetchResult:
     """GET `url`, following redirects by hand; every hop recorded, checked and capped.
+    `headers` go with every hop, over the client's defaults (a requisite's Referer, Accept).
 
     `policy` checks each hop before it is requested (scheme, and resolved addresses for
     direct connections); without one, only the scheme is checked here. `clock` measures
@@ -358,7 +361,15 @@ def fetch(
             with _host_slot(gate, current) as waited:
                 deadline += waited  # politeness is our own delay, not the server's
                 hop = _one_hop(
-                    client, current, jar, limits, deadline, proxied=proxied, clock=clock, now=now
+                    client,
+                    current,
+                    jar,
+                    limits,
+                    deadline,
+                    proxied=proxied,
+                    clock=clock,
+                    now=now,
+                    headers=headers,
                 )
             if hop.exchange is not None:
                 exchanges.append(hop.exchange)
@@ -497,6 +508,7 @@ def fetch_with_retries(
     now: Now = _utcnow,
     gate: Gate | None = None,
     cookies: CookieJar | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> FetchResult:
     """`fetch`, retried on transient failures. Returns the last attempt; earlier ones closed."""
     retry = retry or RetryPolicy()
@@ -504,7 +516,15 @@ def fetch_with_retries(
     attempt = 0
     while True:
         result = fetch(
-            url, client, limits, policy=policy, clock=clock, now=now, gate=gate, cookies=cookies
+            url,
+            client,
+            limits,
+            policy=policy,
+            clock=clock,
+            now=now,
+            gate=gate,
+            cookies=cookies,
+            headers=headers,
         )
         delay = retry_delay(result, attempt, retry, rng=rng, now=now)
         if delay is None:
