@@ -38,9 +38,9 @@ from worker.capture.requisites import (
     Fetched,
     Missing,
     Requisites,
-    blocked_by,
     failure,
 )
+from worker.digest.urls import matching_domain
 from worker.fetch.body import decode_body
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.runtime import Runtime
@@ -256,7 +256,7 @@ class _Recorder:
             return "not http(s)"
         if method != "GET":
             return f"a {method} request: only GET answers are archived"
-        domain = blocked_by(url, self.runtime.settings.requisite_blocklist)
+        domain = matching_domain(url, self.runtime.settings.requisite_blocklist)
         if domain is not None:
             return f"blocklist: {domain}"
         if len(self.found.fetched) >= self.budget.count:

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import ArchivedCopy, Digest
+from worker.digest.urls import matching_domain
 from worker.settings import Settings
 from worker.store.models import ArchivedCopyRow, CaptureJob, Run, as_utc
 
@@ -234,12 +235,7 @@ def find_copies(
 
 
 def is_private(url: str, private_domains: Iterable[str]) -> bool:
-    host = _host(url)
-    for domain in private_domains:
-        domain = domain.lower().strip(".")
-        if domain and (host == domain or host.endswith("." + domain)):
-            return True
-    return False
+    return matching_domain(url, private_domains) is not None
 
 
 def save_page_now(client: httpx.Client, settings: Settings, url: str) -> bool:

@@ -9,8 +9,7 @@ answer with at least one script whose extracted text is shorter than `auto_min_t
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
+from worker.digest.urls import matching_domain
 from worker.extract.page import ExtractedPage, ExtractionFailure
 from worker.fetch.fetcher import FetchResult
 from worker.settings import Settings
@@ -22,13 +21,9 @@ _SCRIPT = b"<script"
 
 def capture_mode(settings: Settings, url: str) -> str:
     """`http`, `browser` or `auto` for `url`."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    best, mode = -1, settings.capture
-    for domain, chosen in settings.capture_domains.items():
-        domain = domain.lower().strip().lstrip(".")
-        if (host == domain or host.endswith("." + domain)) and len(domain) > best:
-            best, mode = len(domain), chosen
-    return mode
+    by_domain = {d.lower().strip().strip("."): m for d, m in settings.capture_domains.items()}
+    domain = matching_domain(url, by_domain)
+    return by_domain[domain] if domain is not None else settings.capture
 
 
 def wants_browser(

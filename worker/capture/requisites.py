@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from worker.capture.requisite_links import Link, page_links, stylesheet_links
+from worker.digest.urls import matching_domain
 from worker.extract.charset import decode_html
 from worker.fetch.body import charset_from_headers, decode_body
 from worker.fetch.egress import EgressPolicy
@@ -45,7 +46,6 @@ __all__ = [
     "Fetched",
     "Missing",
     "Requisites",
-    "blocked_by",
     "failure",
     "gather",
     "referer_for",
@@ -112,16 +112,6 @@ class Requisites:
     def close(self) -> None:
         for item in self.fetched:
             item.result.close()
-
-
-def blocked_by(url: str, blocklist: list[str]) -> str | None:
-    """The blocklist entry that covers `url`'s host (the domain or a subdomain of it)."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    for entry in blocklist:
-        domain = entry.lower().strip().lstrip(".")
-        if domain and (host == domain or host.endswith("." + domain)):
-            return domain
-    return None
 
 
 # what Chromium asks for, by what the request is for (some CDNs negotiate WebP/AVIF on it)
@@ -233,7 +223,7 @@ def gather(
             if link.url in seen:
                 continue
             seen.add(link.url)
-            domain = blocked_by(link.url, settings.requisite_blocklist)
+            domain = matching_domain(link.url, settings.requisite_blocklist)
             if domain is not None:
                 why = f"blocklist: {domain}"
             elif link.kind == "stylesheet" and level >= CSS_DEPTH:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
 import httpx
@@ -35,6 +36,7 @@ __all__ = [
     "classify_url",
     "find_urls",
     "is_url_token",
+    "matching_domain",
     "repair_url",
 ]
 
@@ -267,6 +269,23 @@ def _strip_trackers(query: str, host: str) -> str:
     trackers = [k for k in keys if _is_tracker(k, host_params)]
     cleaned = url_query_cleaner("?" + query, trackers, remove=True, unique=False)
     return cleaned.removeprefix("?")
+
+
+def matching_domain(url: str, domains: Iterable[str]) -> str | None:
+    """The longest of `domains` that `url`'s host is or is a subdomain of, normalised
+    (case, surrounding dots and spaces), or None. The one rule for every per-domain
+    setting: private domains, the tracker blocklist, capture modes."""
+    try:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return None
+    best: str | None = None
+    for entry in domains:
+        domain = entry.lower().strip().strip(".")
+        covers = domain and (host == domain or host.endswith("." + domain))
+        if covers and (best is None or len(domain) > len(best)):
+            best = domain
+    return best
 
 
 def _host_tracking_params(host: str) -> frozenset[str]:
