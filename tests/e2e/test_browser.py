@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from archive.web.auth import Role, UserStore
+from tests.browsers import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtureweb import start_fixture_web
 from tests.servers import free_port, redis_server
 from worker.digest.parse import parse_digest
@@ -36,16 +37,6 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = ROOT / "examples" / "2021-09-kazakhstan.txt"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORDS = {"editor": "editor-password-e2e", "auditor": "auditor-password-e2e"}
 
 if not CHROMIUM.exists():

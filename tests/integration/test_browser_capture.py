@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from archive.warc_reader import check_file, read_record
 from schemas import SourceStatus
+from tests.browsers import CHROMIUM
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.scripted import (
     FB_POST,
@@ -38,7 +39,6 @@ from worker.settings import load_settings
 from worker.store import jobs
 from worker.store.models import CaptureJob, CaptureRow, RequisiteRow, ScreenshotRow
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),

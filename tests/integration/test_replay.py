@@ -38,6 +38,7 @@ from archive.replay import (
 )
 from archive.warc_writer import WarcWriter
 from schemas import SourceStatus
+from tests.browsers import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, Page
 from tests.integration.hostile_page import HEADER_COOKIES, PLANTED, write_hostile_page
@@ -429,9 +430,6 @@ def test_the_wacz_replays_in_pywb(archive: Archive, wacz_file: Path, tmp_path: P
 
 # -- the page as a reader saw it: requisites from the archive, nothing live ----------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 DRAWN = """() => {
   const img = document.querySelector('.cover-media img');
   const figure = document.querySelector('.cover-media figure');

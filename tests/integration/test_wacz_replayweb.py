@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM
-from tests.e2e.test_browser import CHROMIUM_ARGS as BROWSER_ARGS
+from tests.browsers import CHROMIUM
+from tests.browsers import CHROMIUM_ARGS as BROWSER_ARGS
 from tests.servers import free_port
 from tests.wacz_sample import SampleWacz, make_sample_wacz
 

@@ -40,6 +40,7 @@ from worker.capture.requisites import (
     Requisites,
     failure,
 )
+from worker.capture.screenshot import CHROMIUM_ARGS, chromium_available
 from worker.digest.urls import matching_domain
 from worker.fetch.body import decode_body
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
@@ -49,19 +50,6 @@ __all__ = ["Browsed", "browse", "browser_available"]
 
 log = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    # what the route does not take goes nowhere: a closed port, loopback included
-    "--proxy-server=127.0.0.1:9",
-    "--proxy-bypass-list=<-loopback>",
-]
 VIEWPORT = {"width": 1280, "height": 1800}
 BROWSER_HEADERS = frozenset({"referer", "accept"})
 SETTLE_MS = 3000  # network idle: Playwright's 500 ms without a request, at most this long
@@ -101,13 +89,7 @@ class Browsed:
 def browser_available(runtime: Runtime) -> str | None:
     """Why the browser capture cannot run here, or None when it can."""
     path = runtime.settings.chromium_path
-    if not path.is_file():
-        return f"{path} is not installed"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - playwright is a dependency
-        return f"playwright is not importable: {exc}"
-    return None
+    return None if chromium_available(path) else f"{path} is not an executable Chromium"
 
 
 def browse(

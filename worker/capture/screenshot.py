@@ -33,6 +33,23 @@ RENDERED_TYPES = ("text/html", "application/xhtml+xml")
 _STDERR_TAIL = 400
 
 
+# headless, quiet, and with no network of its own: every request, loopback too, goes to a
+# closed port (the screenshot renders archived bytes; the browser capture routes every
+# request into the fetcher, worker.capture.browser)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+]
+
+
 def chromium_available(path: Path) -> bool:
     """True when `path` is an executable file (the Debian `chromium` launcher or a binary)."""
     return path.is_file() and os.access(path, os.X_OK)
@@ -63,17 +80,7 @@ def render_png(
         page.write_bytes(prefix + html)
         args = [
             str(chromium),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            # no network at all: every request, loopback too, goes to a closed port
-            "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
+            *CHROMIUM_ARGS,
             f"--user-data-dir={root / 'profile'}",
             "--window-size=1280,1800",
             f"--screenshot={shot}",
