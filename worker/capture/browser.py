@@ -241,13 +241,9 @@ class _Recorder:
         domain = matching_domain(url, self.runtime.settings.requisite_blocklist)
         if domain is not None:
             return f"blocklist: {domain}"
-        if len(self.found.fetched) >= self.budget.count:
-            return f"budget: more than {self.budget.count} requisites"
-        if self.spent >= self.budget.bytes:
-            return f"budget: past {self.budget.bytes} bytes of requisites"
-        if self.clock() - self.start >= self.budget.seconds:
-            return f"budget: past {self.budget.seconds:g} s for the page's requisites"
-        return None
+        return self.budget.refusal(
+            started=len(self.found.fetched), spent=self.spent, elapsed=self.clock() - self.start
+        )
 
     def _fulfil(self, route: Any, exchange: HttpExchange) -> None:
         settings = self.runtime.settings

@@ -74,6 +74,25 @@ class Budget:
             concurrency=settings.requisite_concurrency,
         )
 
+    def refusal(self, *, started: int = 0, spent: int = 0, elapsed: float = 0.0) -> str | None:
+        """Why one more requisite is not fetched, given how many were `started`, the bytes
+        `spent` and the seconds `elapsed` on this page's requisites so far; None: go on."""
+        if started >= self.count:
+            return f"budget: more than {self.count} requisites"
+        if spent >= self.bytes:
+            return f"budget: past {self.bytes} bytes of requisites"
+        if elapsed >= self.seconds:
+            return f"budget: past {self.seconds:g} s for the page's requisites"
+        return None
+
+    def limits(self, settings: Settings, *, spent: int, elapsed: float) -> FetchLimits:
+        """One requisite's fetch limits: the settings', within what is left of the budget."""
+        return FetchLimits(
+            max_body_bytes=min(settings.max_body_bytes, self.bytes - spent),
+            total_timeout=max(0.1, min(settings.total_timeout, self.seconds - elapsed)),
+            max_redirects=settings.max_redirects,
+        )
+
 
 @dataclass
 class Fetched:
@@ -204,7 +223,6 @@ def gather(
     page_url = result.final.url
     budget = Budget.from_settings(settings)
     start = clock()
-    deadline = start + budget.seconds
     lock = threading.Lock()
     seen = {page_url, result.url}
     spent = 0
@@ -228,8 +246,8 @@ def gather(
                 why = f"blocklist: {domain}"
             elif link.kind == "stylesheet" and level >= CSS_DEPTH:
                 why = "an @import inside an imported stylesheet: not followed"
-            elif queued >= budget.count:
-                why = f"budget: more than {budget.count} requisites"
+            elif (over := budget.refusal(started=queued)) is not None:
+                why = over
             else:
                 queued += 1
                 admitted.append(link)
@@ -239,22 +257,16 @@ def gather(
 
     def fetch_one(link: Link, referrer: str) -> tuple[Link, FetchResult | None, str | None]:
         nonlocal spent
-        remaining = deadline - clock()
+        elapsed = clock() - start
         with lock:
-            left = budget.bytes - spent
-        if remaining <= 0:
-            return link, None, f"budget: past {budget.seconds:g} s for the page's requisites"
-        if left <= 0:
-            return link, None, f"budget: past {budget.bytes} bytes of requisites"
-        limits = FetchLimits(
-            max_body_bytes=min(settings.max_body_bytes, left),
-            total_timeout=min(settings.total_timeout, remaining),
-            max_redirects=settings.max_redirects,
-        )
+            so_far = spent
+        over = budget.refusal(spent=so_far, elapsed=elapsed)
+        if over is not None:
+            return link, None, over
         fetched = fetch_with_retries(
             link.url,
             client,
-            limits,
+            budget.limits(settings, spent=so_far, elapsed=elapsed),
             policy=policy,
             retry=RetryPolicy.from_settings(settings),
             gate=runtime.gate,
