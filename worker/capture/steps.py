@@ -56,7 +56,7 @@ class Observation:
     page: Page
     evidence: Evidence
     browsed: browser.Browsed | None = None
-    path: vantage.Path | None = None  # another vantage's, when the page came through one
+    path: vantage.NetworkPath | None = None  # a vantage's, when the page came through one
 
     def close(self) -> None:
         self.result.close()
@@ -108,14 +108,17 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
         sites.after_verify(prepared, evidence)  # a login page despite the profile
         path = None
         if browsed is None:  # blocked here? another vantage decides (worker.capture.vantage)
-            here = vantage.SecondLook(
-                result, page, evidence, vantage.Path("here", runtime.client, runtime.policy)
+            reached = vantage.second_look(
+                runtime, prepared, evidence, lambda r: extract_fetched(runtime, r)[0]
             )
-            looked = vantage.second_look(
-                runtime, prepared, here, lambda r: extract_fetched(runtime, r)[0]
-            )
-            result, page, evidence = looked.result, looked.page, looked.evidence
-            path = looked.path if looked is not here else None
+            if reached is not None:
+                result.close()
+                result, page, evidence, path = (
+                    reached.result,
+                    reached.page,
+                    reached.evidence,
+                    reached.path,
+                )
     except BaseException:
         result.close()
         if browsed is not None:

@@ -31,7 +31,7 @@ from worker.judge.evidence import evidence_for
 from worker.runtime import Runtime
 from worker.sites import registry as sites
 
-__all__ = ["Path", "SecondLook", "looks_blocked", "second_look"]
+__all__ = ["NetworkPath", "Reached", "looks_blocked", "second_look"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ Extract = Callable[[FetchResult], Page]
 
 
 @dataclass(frozen=True)
-class Path:
-    """A network path a fetch takes: its client and the egress policy that goes with it."""
+class NetworkPath:
+    """A vantage's way out: its name, its client and the egress policy that goes with it."""
 
     name: str
     client: httpx.Client
@@ -50,13 +50,13 @@ class Path:
 
 
 @dataclass
-class SecondLook:
-    """The outcome: the result to archive, its page and evidence, and the path it took."""
+class Reached:
+    """A vantage that read the page: the result to archive, its page and evidence."""
 
     result: FetchResult
     page: Page
     evidence: Evidence
-    path: Path
+    path: NetworkPath
 
 
 def looks_blocked(evidence: Evidence) -> bool:
@@ -80,15 +80,16 @@ def _seen(name: str, evidence: Evidence, *, used: bool = False) -> VantageSeen:
 def second_look(
     runtime: Runtime,
     prepared: sites.Prepared,
-    local: SecondLook,
+    evidence: Evidence,
     extract: Extract,
-) -> SecondLook:
-    """`local` (this path's look) or a vantage's, with every path's view on the evidence.
-    The caller closes the returned result; a result not returned is closed here."""
-    if not runtime.vantages or not looks_blocked(local.evidence):
-        return local
+) -> Reached | None:
+    """The first vantage that reads a source which looked blocked from here (`evidence`),
+    or None: keep this path's look. Either way what each path saw is recorded: on the
+    returned evidence, else on `evidence` itself (whose status may turn `unreachable`)."""
+    if not runtime.vantages or not looks_blocked(evidence):
+        return None
     settings = runtime.settings
-    views = [_seen(HERE, local.evidence)]
+    views = [_seen(HERE, evidence)]
     for name, (client, policy) in runtime.vantages.items():
         result = fetch_with_retries(
             prepared.fetch_url,
@@ -102,31 +103,25 @@ def second_look(
         try:
             page = extract(result)
             # no soft-404 probe through a vantage: its sibling path is fetched from here
-            evidence = evidence_for(result, page, probe=None)
-            sites.after_verify(prepared, evidence)
+            seen = evidence_for(result, page, probe=None)
+            sites.after_verify(prepared, seen)
         except BaseException:
             result.close()
             raise
         log.info(
-            "%s through vantage %s: %s (%s)",
-            prepared.fetch_url,
-            name,
-            evidence.status,
-            evidence.reason,
+            "%s through vantage %s: %s (%s)", prepared.fetch_url, name, seen.status, seen.reason
         )
-        if evidence.status is SourceStatus.OK:
-            views.append(_seen(name, evidence, used=True))
-            here = local.evidence
-            evidence.status = SourceStatus.CENSORED
-            evidence.reason = (
-                f"answers through vantage {name!r}, not from here: {here.status} ({here.reason})"
+        if seen.status is SourceStatus.OK:
+            views.append(_seen(name, seen, used=True))
+            seen.status = SourceStatus.CENSORED
+            seen.reason = (
+                f"answers through vantage {name!r}, not from here: "
+                f"{evidence.status} ({evidence.reason})"
             )
-            evidence.vantages = views
-            local.result.close()
-            return SecondLook(result, page, evidence, Path(name, client, policy))
-        views.append(_seen(name, evidence))
+            seen.vantages = views
+            return Reached(result, page, seen, NetworkPath(name, client, policy))
+        views.append(_seen(name, seen))
         result.close()
-    evidence = local.evidence
     evidence.vantages = views
     name_unknown_here = evidence.status is SourceStatus.DEAD and evidence.http_status is None
     if name_unknown_here and any(v.status is not SourceStatus.DEAD for v in views[1:]):
@@ -135,4 +130,4 @@ def second_look(
         evidence.reason = (
             f"the name does not resolve from here, but the vantages disagree: {others}"
         )
-    return local
+    return None
