@@ -195,14 +195,11 @@ class _Recorder:
             route.abort("blockedbyclient")
             return
         settings = self.runtime.settings
-        remaining = self.budget.seconds - (self.clock() - self.start)
-        limits = FetchLimits.from_settings(settings)
-        if not is_document:
-            limits = FetchLimits(
-                max_body_bytes=min(limits.max_body_bytes, self.budget.bytes - self.spent),
-                total_timeout=max(0.1, min(limits.total_timeout, remaining)),
-                max_redirects=limits.max_redirects,
-            )
+        limits = (
+            FetchLimits.from_settings(settings)
+            if is_document
+            else self.budget.limits(settings, spent=self.spent, elapsed=self.clock() - self.start)
+        )
         result = fetch_with_retries(
             url,
             self.runtime.client,
