@@ -33,10 +33,8 @@ RENDERED_TYPES = ("text/html", "application/xhtml+xml")
 _STDERR_TAIL = 400
 
 
-# headless, quiet, and with no network of its own: every request, loopback too, goes to a
-# closed port (the screenshot renders archived bytes; the browser capture routes every
-# request into the fetcher, worker.capture.browser)
-CHROMIUM_ARGS = [
+# headless and quiet (the tests' Chromium takes these too: tests/browsers.py)
+HEADLESS_ARGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -45,9 +43,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--hide-scrollbars",
-    "--proxy-server=127.0.0.1:9",
-    "--proxy-bypass-list=<-loopback>",
 ]
+# and with no network of its own: every request, loopback too, goes to a closed port (the
+# screenshot renders archived bytes; the browser capture routes every request into the
+# fetcher, worker.capture.browser)
+CHROMIUM_ARGS = [*HEADLESS_ARGS, "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 
 
 def chromium_available(path: Path) -> bool:
