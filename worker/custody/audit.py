@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive.records import SHA256_HEADER
 from archive.warc_reader import check_file, read_record
 from worker.custody import events as custody_events
 from worker.custody import keys as custody_keys
@@ -171,8 +172,10 @@ def _record_problem(
         return f"no record at offset {offset}: {exc}"
     if record.record_id != record_id:
         return f"record at offset {offset} is {record.record_id}, recorded {record_id}"
-    if revisit_of is None and record.sha256 != sha256:
-        return f"payload sha256 {record.sha256} != recorded {sha256} (record at offset {offset})"
+    # a revisit holds no payload: the sha256 it states for what was received must match
+    stated = record.sha256 if revisit_of is None else record.warc_header(SHA256_HEADER)
+    if stated != sha256:
+        return f"payload sha256 {stated} != recorded {sha256} (record at offset {offset})"
     if record.digests_ok is False:
         return f"WARC digest fails at offset {offset}"
     return None
