@@ -86,7 +86,10 @@ class Settings(BaseSettings):
         default=2, ge=1, description="requests in flight to one host (per worker process)"
     )
     per_host_delay: float = Field(
-        default=0.5, ge=0, description="seconds between request starts to one host"
+        default=0.5,
+        ge=0,
+        description="seconds between page requests to one host (a page's images, styles "
+        "and scripts follow it at once, within per_host_concurrency)",
     )
     ca_bundle: Path | None = Field(
         default=None, description="extra CA file; SSL_CERT_FILE is honoured too"

@@ -8,6 +8,7 @@ same bytes) becomes a revisit, and `verify` re-reads them all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,6 +152,31 @@ def test_the_count_budget_fetches_the_first_requisites_and_records_the_rest(
             "photo2.png",
         ]
         assert _why(found) == {f"photo{n}.png": "budget: more than 3 requisites" for n in (3, 4, 5)}
+    finally:
+        found.close()
+
+
+class RecordingGate:
+    """Records, per request, whether it waited for the host's turn between pages."""
+
+    def __init__(self) -> None:
+        self.spaced: list[bool] = []
+
+    @contextlib.contextmanager
+    def slot(self, host: str, *, spaced: bool = True) -> Iterator[float]:
+        self.spaced.append(spaced)
+        yield 0.0
+
+
+def test_requisites_take_host_slots_without_waiting_for_the_next_pages_turn(
+    make_runtime: object,
+) -> None:
+    runtime = make_runtime()  # type: ignore[operator]
+    runtime.gate = recording = RecordingGate()
+    found = _gather(runtime, "/many")
+    try:
+        assert len(found.fetched) == 6
+        assert recording.spaced == [False] * 6  # the page's turn was the page's alone
     finally:
         found.close()
 

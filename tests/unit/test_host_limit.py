@@ -141,3 +141,17 @@ def test_bad_parameters_are_refused() -> None:
         RedisHostGate(client, per_host=0)
     with pytest.raises(ValueError, match="delay"):
         RedisHostGate(client, delay=-1)
+
+
+def test_a_pages_requisites_hold_slots_but_not_the_hosts_turn(redis_url: str, prefix: str) -> None:
+    clock = FakeClock()
+    a, b = _gate(redis_url, prefix, clock, per_host=3), _gate(redis_url, prefix, clock, per_host=3)
+    page = a.try_acquire("rus.azattyq.org")
+    # the page's images, from another worker even: at once, and the next page's turn stays
+    image = b.try_acquire("rus.azattyq.org", spaced=False)
+    assert page is not None and image is not None and image[1] == 0.0
+    assert b.try_acquire("rus.azattyq.org", spaced=False) is not None
+    assert a.try_acquire("rus.azattyq.org", spaced=False) is None  # the in-flight bound holds
+    a.release("rus.azattyq.org", image[0])
+    next_page = a.try_acquire("rus.azattyq.org")
+    assert next_page is not None and next_page[1] == 0.5

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from worker.fetch.fetcher import FetchLimits, fetch
-from worker.fetch.politeness import HostGate
+from worker.fetch.politeness import HostGate, Unspaced
 from worker.runtime import build_runtime
 from worker.settings import Settings, load_settings
 
@@ -55,6 +55,24 @@ def test_concurrent_holders_are_spaced_not_bunched() -> None:
     second = g.acquire("tirek.info")  # a free slot, but it must start 0.5 s after the first
     assert (first, second) == (0.0, 0.5)
     assert g.in_flight("tirek.info") == 2
+
+
+def test_requisites_hold_a_slot_but_neither_wait_for_nor_push_the_turn() -> None:
+    g, fake = gate(per_host=2, delay=0.5)
+    with g.slot("rus.azattyq.org"):  # the page
+        with Unspaced(g).slot("rus.azattyq.org") as waited:  # its photo, at once
+            assert waited == 0.0 and g.in_flight("rus.azattyq.org") == 2
+    assert fake.sleeps == []
+    with g.slot("rus.azattyq.org") as waited:  # the next page: one delay after the first
+        assert waited == 0.5
+
+
+def test_unspaced_requests_still_wait_for_a_free_slot() -> None:
+    g, _fake = gate(per_host=1, delay=0.5)
+    assert g.acquire("tirek.info") == 0.0
+    assert g.acquire("tirek.info", blocking=False, spaced=False) is None
+    g.release("tirek.info")
+    assert g.acquire("tirek.info", blocking=False, spaced=False) == 0.0
 
 
 def test_time_already_passed_counts_towards_the_delay() -> None:

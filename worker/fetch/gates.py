@@ -36,13 +36,13 @@ class SharedGate:
         self.local = local
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[float]:
+    def slot(self, host: str, *, spaced: bool = True) -> Iterator[float]:
         try:
-            slot = self.shared.slot(host)
+            slot = self.shared.slot(host, spaced=spaced)
             waited = slot.__enter__()
         except redis.RedisError as exc:
             log.warning("host limit: Redis unavailable (%s); per-process limit for %s", exc, host)
-            with self.local.slot(host) as local_waited:
+            with self.local.slot(host, spaced=spaced) as local_waited:
                 yield local_waited
             return
         try:

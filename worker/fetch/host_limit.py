@@ -35,7 +35,8 @@ __all__ = ["RedisHostGate"]
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] leases zset, KEYS[2] next-start key; ARGV now, per_host, lease, delay, token.
+# KEYS[1] leases zset, KEYS[2] next-start key; ARGV now, per_host, lease, delay, token,
+# spaced ('1': wait for the host's turn and push it on; '0': a slot only).
 # Returns the start time granted, or -1 when every slot is taken.
 _ACQUIRE = """
 local now = tonumber(ARGV[1])
@@ -46,6 +47,9 @@ end
 local lease = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
 redis.call('EXPIRE', KEYS[1], math.ceil(lease) + 1)
+if ARGV[6] == '0' then
+  return tostring(now)
+end
 local start = now
 local nxt = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if nxt > start then start = nxt end
@@ -92,7 +96,7 @@ class RedisHostGate:
         host = host.lower()
         return [f"{self.prefix}:{host}:leases", f"{self.prefix}:{host}:next"]
 
-    def try_acquire(self, host: str) -> tuple[str, float] | None:
+    def try_acquire(self, host: str, *, spaced: bool = True) -> tuple[str, float] | None:
         """One attempt: (lease token, seconds to wait for the turn), or None if all slots
         are taken. Call `release(host, token)` after the request."""
         token = uuid.uuid4().hex
@@ -100,7 +104,7 @@ class RedisHostGate:
         start = float(
             self._acquire(
                 keys=self._keys(host),
-                args=[repr(now), self.per_host, self.lease, self.delay, token],
+                args=[repr(now), self.per_host, self.lease, self.delay, token, int(spaced)],
             )
         )
         if start < 0:
@@ -111,11 +115,11 @@ class RedisHostGate:
         self.client.zrem(self._keys(host)[0], token)
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[float]:
+    def slot(self, host: str, *, spaced: bool = True) -> Iterator[float]:
         """Hold one of `host`'s slots (deployment-wide) for the `with` body; yields seconds
-        waited for the turn (slot waits not included)."""
+        waited for the turn (slot waits not included; no turn when not `spaced`)."""
         while True:
-            got = self.try_acquire(host)
+            got = self.try_acquire(host, spaced=spaced)
             if got is not None:
                 break
             self._sleep(self.poll)

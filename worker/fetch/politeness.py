@@ -5,6 +5,9 @@ look like an attack and get us blocked (`blocked`, 429). `HostGate.slot(host)` i
 around every request (every redirect hop, every retry): it waits for one of the host's
 `per_host` slots, then for the host's next start time, which it pushes `delay` seconds
 further before releasing its lock, so concurrent callers are spaced out, not bunched.
+`slot(host, spaced=False)` takes a slot only: a page's requisites (its images, styles,
+scripts) load right after it, as a browser's would, within the same in-flight bound; the
+spacing is between page visits.
 
 The gate is per process and thread-safe (the embedded worker runs threads; a prefork
 child has its own gate, so the per-host bound there is per child). `clock` and `sleep`
@@ -23,7 +26,7 @@ from typing import Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Gate", "HostGate", "check_limits", "spread_by_host"]
+__all__ = ["Gate", "HostGate", "Unspaced", "check_limits", "spread_by_host"]
 
 T = TypeVar("T")
 
@@ -32,9 +35,21 @@ class Gate(Protocol):
     """What fetch needs of a per-host limit: this process's `HostGate`, or the
     deployment-wide `worker.fetch.host_limit.RedisHostGate` (the same rules, kept in Redis)."""
 
-    def slot(self, host: str) -> AbstractContextManager[float]:
-        """Hold one of `host`'s slots around one request; yields seconds waited."""
+    def slot(self, host: str, *, spaced: bool = True) -> AbstractContextManager[float]:
+        """Hold one of `host`'s slots around one request (after the host's turn, when
+        `spaced`); yields seconds waited for the turn."""
         ...
+
+
+class Unspaced:
+    """`gate` for the requests that load with a page (its requisites): they hold the
+    host's in-flight slots but do not wait for, or push on, its turn between pages."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def slot(self, host: str, *, spaced: bool = True) -> AbstractContextManager[float]:
+        return self.gate.slot(host, spaced=False)
 
 
 _PRUNE_AT = 1024  # forget idle hosts once this many are tracked
@@ -95,9 +110,10 @@ class HostGate:
         for h in idle:
             del self._hosts[h]
 
-    def acquire(self, host: str, *, blocking: bool = True) -> float | None:
-        """Take one of `host`'s slots and wait for its turn; returns seconds waited for the
-        turn (None, with nothing taken, when `blocking=False` and no slot is free)."""
+    def acquire(self, host: str, *, blocking: bool = True, spaced: bool = True) -> float | None:
+        """Take one of `host`'s slots and (when `spaced`) wait for its turn; returns seconds
+        waited for the turn (None, with nothing taken, when `blocking=False` and no slot
+        is free)."""
         host = host.lower()
         state = self._state(host)
         try:
@@ -108,6 +124,8 @@ class HostGate:
                 state.waiting -= 1
         with self._lock:
             state.holders += 1
+            if not spaced:
+                return 0.0
             now = self._clock()
             start = max(now, state.next_start)
             state.next_start = start + self.delay
@@ -125,9 +143,9 @@ class HostGate:
         state.slots.release()
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[float]:
+    def slot(self, host: str, *, spaced: bool = True) -> Iterator[float]:
         """Hold one of `host`'s slots for the body of the `with`; yields seconds waited."""
-        waited = self.acquire(host)
+        waited = self.acquire(host, spaced=spaced)
         assert waited is not None  # blocking acquire always gets a slot
         try:
             yield waited
