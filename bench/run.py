@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--big", type=int, default=10_000, help="incidents to parse, report sources"
     )
-    parser.add_argument("--only", default="", help="comma list: run,workers,wget,naive,cpu,extras")
+    parser.add_argument(
+        "--only", default="", help="comma list: run,run_req,workers,wget,wget_req,naive,cpu,extras"
+    )
     parser.add_argument("--readme", type=Path, default=HERE / "README.md")
     parser.add_argument("--results", type=Path, default=HERE / "results.json")
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
@@ -165,8 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     only = set(filter(None, args.only.split(","))) or {
         "run",
+        "run_req",
         "workers",
         "wget",
+        "wget_req",
         "naive",
         "cpu",
         "extras",
@@ -255,11 +259,17 @@ def _measure(
             step("cpu", lambda d: scenarios.cpu_ceiling(d, site_argv(args), n))
         if "run" in only:
             step("run", lambda d: scenarios.embedded_run(d, digest, proxy, n, args.concurrency))
+        if "run_req" in only:
+            step("run_req", lambda d: scenarios.embedded_run(
+                d, digest, proxy, n, args.concurrency, requisites=True))  # fmt: skip
         if "workers" in only:
             step("workers", lambda d: scenarios.redis_workers(
                 d, digest, proxy, n, args.workers, args.worker_concurrency))  # fmt: skip
         if "wget" in only:
             step("wget", lambda d: scenarios.wget(d, work / "sample.txt", proxy, ns))
+        if "wget_req" in only:
+            step("wget_req", lambda d: scenarios.wget(
+                d, work / "sample.txt", proxy, ns, requisites=True))  # fmt: skip
         if "naive" in only:
             step("naive", lambda d: scenarios.naive(d, work / "sample.txt", proxy, ns))
     web_cpu = sum(psutil.Process(web_pid).cpu_times()[:2]) - sum(web_cpu0[:2])
@@ -287,17 +297,19 @@ def _measure(
     lowest_name = min(ceilings, key=lambda k: ceilings[k][0])
     lowest = ceilings[lowest_name][0]
     names = {
-        "run": f"`sourcevault run` (embedded, threads ×{slots})",
+        "run": f"`sourcevault run` (embedded, threads ×{slots}), pages only",
+        "run_req": f"`sourcevault run` (embedded, threads ×{slots}), pages + requisites",
         "workers": (
             f"`sourcevault worker` ×{args.workers} (threads ×{args.worker_concurrency})"
             " + redis-server"
         ),
         "wget": "`wget --warc-file` (sample)",
+        "wget_req": "`wget --warc-file --page-requisites` (sample)",
         "naive": "naive httpx + trafilatura loop (sample)",
         "cpu": "CPU ceiling: extraction only, all cores",
     }
     rows = []
-    for key in ("run", "workers", "wget", "naive", "cpu"):
+    for key in ("run", "run_req", "workers", "wget", "wget_req", "naive", "cpu"):
         if key not in runs:
             continue
         r = _median(runs[key])

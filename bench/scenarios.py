@@ -62,9 +62,16 @@ def bench_env(proxy: str, **extra: str) -> dict[str, str]:
 
 
 def embedded_run(
-    work: Path, digest: Path, proxy: str, n_urls: int, concurrency: int | None
+    work: Path,
+    digest: Path,
+    proxy: str,
+    n_urls: int,
+    concurrency: int | None,
+    *,
+    requisites: bool = False,
 ) -> Result:
-    """`sourcevault run` with no broker: private Valkey + in-process threads worker."""
+    """`sourcevault run` with no broker: private Valkey + in-process threads worker; the
+    pages alone (as `wget --warc-file` fetches them), or with their requisites."""
     data = work / "data"
     m = Measured()
     argv = [PY, "-m", "worker.cli", "run", str(digest), "--out", str(work / "report")]
@@ -72,7 +79,8 @@ def embedded_run(
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     start = time.perf_counter()
-    proc = m.start("run", argv, env=bench_env(proxy), log=work / "run.log")
+    env = bench_env(proxy, SOURCEVAULT_REQUISITES=str(requisites).lower())
+    proc = m.start("run", argv, env=env, log=work / "run.log")
     rc = m.wait(proc, timeout=3600)
     seconds = time.perf_counter() - start
     m.stop()
@@ -91,7 +99,8 @@ def _status_counts(counts: dict[str, int]) -> dict[str, int]:
 def redis_workers(
     work: Path, digest: Path, proxy: str, n_urls: int, workers: int, concurrency: int
 ) -> Result:
-    """`sourcevault worker` × N on a real redis-server; `submit`, then poll the run's row."""
+    """`sourcevault worker` × N on a real redis-server (pages only); `submit`, then poll
+    the run's row."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -105,7 +114,12 @@ def redis_workers(
     server = m.start("redis-server", rargs, env=dict(os.environ), log=rdir / "redis.log")
     url = f"redis://127.0.0.1:{port}/0"
     _wait_ping(url)
-    env = bench_env(proxy, SOURCEVAULT_BROKER_URL=url, SOURCEVAULT_DATA_DIR=str(data))
+    env = bench_env(
+        proxy,
+        SOURCEVAULT_BROKER_URL=url,
+        SOURCEVAULT_DATA_DIR=str(data),
+        SOURCEVAULT_REQUISITES="false",  # pages only, as `wget --warc-file`
+    )
     procs = []
     for i in range(workers):
         argv = [PY, "-m", "worker.cli", "worker", "-c", str(concurrency)]
@@ -169,13 +183,17 @@ def _wait_run_done(db: Path, run_id: str, start: float) -> int:
         time.sleep(0.2)
 
 
-def wget(work: Path, urls_file: Path, proxy: str, n_urls: int) -> Result:
-    """`wget --warc-file` over the URL list, through the same proxy (sequential, like wget)."""
+def wget(
+    work: Path, urls_file: Path, proxy: str, n_urls: int, *, requisites: bool = False
+) -> Result:
+    """`wget --warc-file` over the URL list, through the same proxy (sequential, like wget);
+    with `requisites`, `--page-requisites` too."""
     m = Measured()
     files = work / "files"
     argv = ["wget", "-q", "--tries=1", "--timeout=60", "-e", "robots=off"]
     argv += ["-e", "use_proxy=yes", "-e", f"http_proxy={proxy}", "--delete-after"]
     argv += ["-P", str(files), f"--warc-file={work / 'wget'}", "-i", str(urls_file)]
+    argv += ["--page-requisites"] if requisites else []
     start = time.perf_counter()
     proc = m.start("wget", argv, env=bench_env(proxy), log=work / "wget.log")
     rc = m.wait(proc, timeout=3600)

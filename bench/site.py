@@ -402,6 +402,30 @@ def page_html(u: BenchUrl) -> bytes:
     return (body + _script_padding(rng, pad) + "</body></html>\n").encode("utf-8")
 
 
+_ASSET_TYPES = {
+    ".css": "text/css",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
+    ".png": "image/png",
+}
+
+
+def asset(path: str) -> tuple[str, bytes] | None:
+    """(content type, bytes) of a page requisite the bench pages link to, or None: each
+    host's six stylesheets (each a url() to the host's sprite), its photos and teaser
+    images (`/media/<k>.jpg|webp`, 4–20 KB of seeded bytes; teasers repeat on every page
+    of a host, as a site's "latest news" images do) and the sprite."""
+    suffix = path[path.rfind(".") :] if "." in path else ""
+    ctype = _ASSET_TYPES.get(suffix)
+    if ctype is None or not path.startswith(("/static/", "/media/")):
+        return None
+    if suffix == ".css":
+        css = f".b{{background:url(/static/img/sprite.png)}} /* {path} */\n" + ".x{margin:0}" * 200
+        return ctype, css.encode()
+    rng = random.Random(path)
+    return ctype, rng.randbytes(rng.randrange(4_000, 20_000))
+
+
 def not_found_html(host: str) -> bytes:
     header, footer = _chrome(host)
     return (

@@ -5,7 +5,9 @@ send through `HTTP_PROXY`) and as an origin (`Host:` header). Every response wai
 configured latency, with uniform jitter, before its first byte; keep-alive is honoured.
 Pages come from `bench.site` (built once at start, gzip copies for clients that accept
 it). Faults: `404` pages, `slow` pages (served after `slow_seconds`), `redirect` (301 to
-the article). `/_huge?mb=N` on any host streams N MB of incompressible bytes.
+the article). Requisites the pages link to (stylesheets, photos, teaser images:
+`bench.site.asset`) answer 200 on every host. `/_huge?mb=N` on any host streams N MB of
+incompressible bytes.
 
 Run as a subprocess: `python -m bench.web [site options] --latency 0.1 --jitter 0.3`
 prints `PORT <n>` once it listens, and serves until SIGTERM. A separate process keeps
@@ -25,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from bench.site import SiteSpec, build_urls, not_found_html, page_html
+from bench.site import SiteSpec, asset, build_urls, not_found_html, page_html
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Route:
     gz: bytes | None = None
     location: str | None = None
     delay: float = 0.0
+    ctype: str = "text/html; charset=utf-8"
 
 
 def build_routes(spec: SiteSpec) -> dict[tuple[str, str], Route]:
@@ -66,6 +69,7 @@ class BenchWeb:
         self.jitter = jitter
         self.rng = random.Random(seed)
         self.requests = 0
+        self.assets: dict[tuple[str, str], Route | None] = {}
 
     def _delay(self) -> float:
         j = self.jitter
@@ -102,7 +106,7 @@ class BenchWeb:
             mb = int(parse_qs(parts.query).get("mb", ["1"])[0])
             await self._stream_huge(writer, mb, keep)
             return keep
-        route = self.routes.get((host, path))
+        route = self.routes.get((host, path)) or self._asset(host, path)
         if route is None:
             await self._send(writer, 404, not_found_html(host), keep=keep)
             return keep
@@ -114,8 +118,19 @@ class BenchWeb:
         extra = [("Location", route.location)] if route.location else []
         if enc:
             extra.append(("Content-Encoding", enc))
-        await self._send(writer, route.status, body, keep=keep, extra=extra, head=method == "HEAD")
+        await self._send(
+            writer, route.status, body, keep=keep, extra=extra, head=method == "HEAD",
+            ctype=route.ctype,
+        )  # fmt: skip
         return keep
+
+    def _asset(self, host: str, path: str) -> Route | None:
+        """A page requisite (bench.site.asset), built at its first request and kept."""
+        key = (host, path)
+        if key not in self.assets:
+            found = asset(path)
+            self.assets[key] = None if found is None else Route(200, found[1], ctype=found[0])
+        return self.assets[key]
 
     async def _send(
         self,
@@ -126,12 +141,13 @@ class BenchWeb:
         keep: bool,
         extra: list[tuple[str, str]] | None = None,
         head: bool = False,
+        ctype: str = "text/html; charset=utf-8",
     ) -> None:
         reason = {200: "OK", 301: "Moved Permanently", 404: "Not Found", 502: "Bad Gateway"}
         lines = [
             f"HTTP/1.1 {status} {reason.get(status, 'Status')}",
             "Server: bench-web",
-            "Content-Type: text/html; charset=utf-8",
+            f"Content-Type: {ctype}",
             f"Content-Length: {len(body)}",
             f"Connection: {'keep-alive' if keep else 'close'}",
             "Vary: Accept-Encoding",

@@ -38,3 +38,19 @@ def test_digest_cites_every_url_once() -> None:
     digest = parse_digest(build_digest(urls), name="bench")
     assert [s.canonical_url for s in digest.sources] == [u.url for u in urls]
     assert len(digest.incidents) == 20 and not digest.problems
+
+
+def test_every_requisite_a_page_links_to_is_served() -> None:
+    from bench.site import asset
+    from worker.capture.requisite_links import page_links
+
+    (u,) = build_urls(SiteSpec(urls=1, hosts=1, fault_rate=0))
+    links = page_links(page_html(u).decode(), u.url)
+    assert {link.kind for link in links} >= {"stylesheet", "image"}
+    for link in links:
+        found = asset(link.url.split(u.host, 1)[1])
+        assert found is not None, link.url
+    ctype, css = asset("/static/css/0.min.css") or ("", b"")
+    assert ctype == "text/css" and b"url(/static/img/sprite.png)" in css
+    assert asset("/media/1.jpg") != asset("/media/2.jpg")  # each image its own bytes
+    assert asset("/ru/news/missing.html") is None
