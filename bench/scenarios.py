@@ -7,6 +7,7 @@ bench web (`HTTP_PROXY` pointing at it), with a fresh data dir per repetition.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -78,8 +79,8 @@ def embedded_run(
     argv += ["--data-dir", str(data)]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
-    start = time.perf_counter()
     env = bench_env(proxy, SOURCEVAULT_REQUISITES=str(requisites).lower())
+    start, began = time.perf_counter(), dt.datetime.now(dt.UTC).replace(tzinfo=None)
     proc = m.start("run", argv, env=env, log=work / "run.log")
     rc = m.wait(proc, timeout=3600)
     seconds = time.perf_counter() - start
@@ -87,9 +88,20 @@ def embedded_run(
     if rc != 0:
         raise RuntimeError(f"sourcevault run exited {rc}: see {work / 'run.log'}")
     counts = json.loads((work / "report" / "report.json").read_text())["digest"]["counts"]
-    return Result(
-        "run", n_urls, seconds, m.reaped_cpu, m.peaks(), {"counts": _status_counts(counts)}
-    )
+    extra = {"counts": _status_counts(counts), **phases(data / "sourcevault.db", began, seconds)}
+    return Result("run", n_urls, seconds, m.reaped_cpu, m.peaks(), extra)
+
+
+def phases(db: Path, began: dt.datetime, seconds: float) -> dict[str, float]:
+    """Where a run's wall time went, from its attempts' rows (naive UTC): start of the
+    command to the first claim (imports, broker, worker, extraction processes), the
+    capture phase (first claim to last finish), and the last finish to the exit
+    (finalize: report, seal; stopping the worker and the broker)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        row = conn.execute("SELECT min(started_at), max(finished_at) FROM attempts").fetchone()
+    first, last = (dt.datetime.fromisoformat(v) for v in row)
+    head, middle = (first - began).total_seconds(), (last - first).total_seconds()
+    return {"start_s": head, "capture_s": middle, "end_s": seconds - head - middle}
 
 
 def _status_counts(counts: dict[str, int]) -> dict[str, int]:

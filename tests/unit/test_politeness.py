@@ -59,9 +59,9 @@ def test_concurrent_holders_are_spaced_not_bunched() -> None:
 
 def test_requisites_hold_a_slot_but_neither_wait_for_nor_push_the_turn() -> None:
     g, fake = gate(per_host=2, delay=0.5)
-    with g.slot("rus.azattyq.org"):  # the page
-        with Unspaced(g).slot("rus.azattyq.org") as waited:  # its photo, at once
-            assert waited == 0.0 and g.in_flight("rus.azattyq.org") == 2
+    # the page, and its photo at once
+    with g.slot("rus.azattyq.org"), Unspaced(g).slot("rus.azattyq.org") as waited:
+        assert waited == 0.0 and g.in_flight("rus.azattyq.org") == 2
     assert fake.sleeps == []
     with g.slot("rus.azattyq.org") as waited:  # the next page: one delay after the first
         assert waited == 0.5

@@ -16,8 +16,10 @@ import re
 import unicodedata
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 __all__ = ["MIN_SHINGLES", "SameText", "same_texts", "shingles"]
 
@@ -45,6 +47,8 @@ def shingles(text: str) -> set[str]:
 
 
 def _minhash(grams: set[str]) -> MinHash:
+    from datasketch import MinHash
+
     sig = MinHash(num_perm=NUM_PERM, seed=1)
     sig.update_batch([g.encode("utf-8") for g in grams])
     return sig
@@ -57,6 +61,12 @@ def same_texts(
     `threshold` (Jaccard), most similar first. Keys are the caller's (a source, a capture)."""
     grams = {key: shingles(text) for key, text in texts.items()}
     grams = {key: g for key, g in grams.items() if len(g) >= MIN_SHINGLES}
+    if len(grams) < 2:
+        return []
+    # imported here: datasketch's package imports scipy (0.85 s), which every command
+    # would pay at start-up for a step only a report with two texts or more needs
+    from datasketch import MinHashLSH
+
     # LSH nominates at a lower bar than asked, so a pair just above it is not missed
     lsh = MinHashLSH(threshold=max(0.1, threshold * 0.8), num_perm=NUM_PERM)
     order = list(grams)

@@ -1,0 +1,17 @@
+"""What every command pays at start-up: heavy libraries only a later step needs stay out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_the_cli_does_not_import_scipy_or_datasketch_at_start() -> None:
+    # datasketch's package imports scipy (~0.85 s); only a report with two texts needs it
+    code = (
+        "import json, sys, worker.cli; heavy = {'scipy', 'datasketch'}; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
