@@ -372,7 +372,16 @@ def _extras(
     def verdict(ok: bool) -> str:
         return "met" if ok else "**missed**"
 
-    for key in ("run", "workers"):
+    for key in ("run", "run_req"):
+        if key in runs and "start_s" in _median(runs[key]).extra:
+            e = _median(runs[key]).extra
+            start, capture, end = (float(e[k]) for k in ("start_s", "capture_s", "end_s"))  # type: ignore[arg-type]
+            targets.append(
+                f"{key}: start to first claim {start:.1f} s, capture phase {capture:.1f} s, last "
+                f"capture to exit {end:.1f} s; fixed cost target ≤ 1.5 s at each end: "
+                f"{verdict(start <= 1.5 and end <= 1.5)}"
+            )
+    for key in ("run", "run_req", "workers"):
         if key in runs:
             r = _median(runs[key])
             ratio = r.urls_per_s / lowest
