@@ -389,7 +389,8 @@ def _extras(
                 f"{key}: {ratio:.0%} of the lowest ceiling ({lowest_name}, {lowest:.1f} URLs/s); "
                 f"target ≥ 70%: {verdict(ratio >= 0.7)}"
             )
-            for base in ("wget", "naive"):
+            # like with like: the run with requisites against wget --page-requisites
+            for base in ("wget_req",) if key == "run_req" else ("wget", "naive"):
                 if base in runs:
                     x = r.urls_per_s / _median(runs[base]).urls_per_s
                     targets.append(
