@@ -37,6 +37,8 @@ from worker.settings import Settings
 
 log = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent
+# wget --page-requisites is sequential, ~70 requests a page: 30 pages give its rate
+REQ_SAMPLE = 30
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
 
@@ -182,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="svbench-"))
     (work / "urls.txt").write_text("\n".join(u.url for u in urls) + "\n")
     (work / "sample.txt").write_text("\n".join(u.url for u in sample) + "\n")
-    (work / "sample_req.txt").write_text("\n".join(u.url for u in sample[:30]) + "\n")
+    sample_req = sample[:REQ_SAMPLE]
+    (work / "sample_req.txt").write_text("\n".join(u.url for u in sample_req) + "\n")
     digest = work / "bench-digest.txt"
     digest.write_text(build_digest(urls), encoding="utf-8")
     web = subprocess.Popen(
@@ -237,7 +240,7 @@ def _measure(
     proxy: str,
     web_pid: int,
 ) -> dict[str, object]:
-    n, ns = len(urls), len(sample)
+    n, ns, n_req = len(urls), len(sample), len(sample[:REQ_SAMPLE])
     runs: dict[str, list[Result]] = {}
     web_cpu0 = psutil.Process(web_pid).cpu_times()
     for rep in range(args.repeats):
@@ -269,9 +272,8 @@ def _measure(
         if "wget" in only:
             step("wget", lambda d: scenarios.wget(d, work / "sample.txt", proxy, ns))
         if "wget_req" in only:
-            # sequential, ~70 requests a page: 30 pages give its rate in a minute
             step("wget_req", lambda d: scenarios.wget(
-                d, work / "sample_req.txt", proxy, len(sample[:30]), requisites=True))  # fmt: skip
+                d, work / "sample_req.txt", proxy, n_req, requisites=True))  # fmt: skip
         if "naive" in only:
             step("naive", lambda d: scenarios.naive(d, work / "sample.txt", proxy, ns))
     web_cpu = sum(psutil.Process(web_pid).cpu_times()[:2]) - sum(web_cpu0[:2])

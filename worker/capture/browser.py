@@ -44,7 +44,7 @@ from worker.capture.screenshot import CHROMIUM_ARGS, chromium_available
 from worker.digest.urls import matching_domain
 from worker.fetch.body import decode_body
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
-from worker.fetch.politeness import Unspaced
+from worker.fetch.politeness import unspaced
 from worker.runtime import Runtime
 
 __all__ = ["Browsed", "browse", "browser_available"]
@@ -201,7 +201,6 @@ class _Recorder:
             if is_document
             else self.budget.limits(settings, spent=self.spent, elapsed=self.clock() - self.start)
         )
-        gate = self.runtime.gate
         result = fetch_with_retries(
             url,
             self.runtime.client,
@@ -209,7 +208,7 @@ class _Recorder:
             policy=self.runtime.policy,
             retry=RetryPolicy.from_settings(settings),
             # the document waits for the host's turn; what it loads follows at once
-            gate=gate if is_document or gate is None else Unspaced(gate),
+            gate=self.runtime.gate if is_document else unspaced(self.runtime.gate),
             cookies=self.cookies,
             now=self.now,
             # what the browser would have said of itself: Referer (CDNs check it), Accept

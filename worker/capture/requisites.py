@@ -36,7 +36,7 @@ from worker.extract.charset import decode_html
 from worker.fetch.body import charset_from_headers, decode_body
 from worker.fetch.egress import EgressPolicy
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
-from worker.fetch.politeness import Unspaced
+from worker.fetch.politeness import unspaced
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.store import jobs
@@ -223,7 +223,7 @@ def gather(
         return found
     page_url = result.final.url
     budget = Budget.from_settings(settings)
-    gate = Unspaced(runtime.gate) if runtime.gate is not None else None
+    gate = unspaced(runtime.gate)
     start = clock()
     lock = threading.Lock()
     seen = {page_url, result.url}

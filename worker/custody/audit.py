@@ -174,6 +174,8 @@ def _record_problem(
         return f"record at offset {offset} is {record.record_id}, recorded {record_id}"
     # a revisit holds no payload: the sha256 it states for what was received must match
     stated = record.sha256 if revisit_of is None else record.warc_header(SHA256_HEADER)
+    if stated is None:
+        return f"revisit at offset {offset} states no {SHA256_HEADER}"
     if stated != sha256:
         return f"payload sha256 {stated} != recorded {sha256} (record at offset {offset})"
     if record.digests_ok is False:

@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Gate", "HostGate", "Unspaced", "check_limits", "spread_by_host"]
+__all__ = ["Gate", "HostGate", "Unspaced", "check_limits", "spread_by_host", "unspaced"]
 
 T = TypeVar("T")
 
@@ -49,7 +49,13 @@ class Unspaced:
         self.gate = gate
 
     def slot(self, host: str, *, spaced: bool = True) -> AbstractContextManager[float]:
+        # `spaced` is the Gate protocol's; a requisite is never spaced, whoever asks
         return self.gate.slot(host, spaced=False)
+
+
+def unspaced(gate: Gate | None) -> Gate | None:
+    """`gate` for a page's requisites (None stays None: no per-host limit at all)."""
+    return None if gate is None else Unspaced(gate)
 
 
 _PRUNE_AT = 1024  # forget idle hosts once this many are tracked
