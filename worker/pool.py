@@ -3,10 +3,12 @@
 A capture thread spends ~100 ms waiting on the network and ~15 ms of CPU in trafilatura,
 lxml and dateparser. In one process the GIL serialises that CPU across every capture
 thread, so fetching slots sit idle behind extraction and one core does all the work.
-`ProcessExtractor` hands the bytes to a `ProcessPoolExecutor` (spawn: the worker process
-already runs threads, and forking a threaded process is unsafe) and the thread
-waits on the future with the GIL released: fetching goes on while pages are extracted
-on every core.
+`ProcessExtractor` hands the bytes to a `ProcessPoolExecutor` and the thread waits on the
+future with the GIL released: fetching goes on while pages are extracted on every core.
+Its processes come from a fork server (not a fork of the worker process, which runs
+threads): the server imports the extraction code and fills its first-call caches once
+(`worker.extract.warmed`), and each process forked from it starts ready, where a spawned
+one spent ~1.3 CPU s importing and warming on its own.
 
 A process that dies mid-page (a C-level crash in lxml, the OOM killer) breaks the whole
 pool: the pool is rebuilt and the page tried once more in the new one, so the other
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import threading
 import time
@@ -29,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
@@ -114,19 +118,11 @@ class ProcessExtractor:
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
             if self._pool is None:
-                # spawn: fresh processes, children of this one (reaped and accounted for
-                # here), and no fork of a process that is running threads
-                context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(
-                    self.processes,
-                    mp_context=context,
-                    initializer=watch_parent,
-                    initargs=(os.getpid(),),
-                )
-                # start (and warm) every process now: Python 3.11 starts them one per
-                # submit, and a crash in a process it is still starting goes unnoticed
-                # until the pool's next event
-                self._warming = [self._pool.submit(_warm) for _ in range(self.processes)]
+                self._pool = _new_pool(self.processes)
+                # start every process now: Python 3.11 starts them one per submit, and a
+                # crash in a process it is still starting goes unnoticed until the pool's
+                # next event
+                self._warming = [self._pool.submit(warm) for _ in range(self.processes)]
             return self._pool, self._generation
 
     def _started(self) -> None:
@@ -138,9 +134,12 @@ class ProcessExtractor:
                 return
 
     def start(self) -> None:
-        """Start the processes now (they take a second or two to import), not at the
-        first page: `run` calls this before it starts the broker."""
-        self._current()
+        """Start the processes now, not at the first page: `run` calls this before it
+        starts the broker. In a thread: a new fork server imports for about a second
+        before it forks the first process, and the caller has its own start to do."""
+        threading.Thread(
+            target=self._current, name="sourcevault-extract-start", daemon=True
+        ).start()
 
     def _rebuild(self, broken_generation: int, *, kill: bool = False) -> None:
         with self._lock:
@@ -150,7 +149,7 @@ class ProcessExtractor:
             self._generation += 1
         if kill:  # a process stuck on a page: the pages beside it are retried (BrokenProcessPool)
             _terminate(old)
-        old.shutdown(wait=False, cancel_futures=True)
+        _end_pool(old, wait=False)
 
     def extract(
         self,
@@ -183,15 +182,14 @@ class ProcessExtractor:
                 )
         # Twice in a shared pool may be a neighbour's crash both times: a process of its
         # own says whether this page is the one.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            1, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
-        ) as alone:
-            try:
-                future = alone.submit(self._fn, html, **kwargs)
-                return future.result()
-            except BrokenProcessPool:
-                log.warning("extraction of %s crashes its process on its own too", url)
+        alone = _new_pool(1)
+        try:
+            future = alone.submit(self._fn, html, **kwargs)
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("extraction of %s crashes its process on its own too", url)
+        finally:
+            _end_pool(alone, wait=True)
         return ExtractionFailure(
             reason="extraction crashed its process (killed, or a crash in the HTML parser)"
         )
@@ -212,24 +210,75 @@ class ProcessExtractor:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _end_pool(pool, wait=True)
 
 
-def watch_parent(parent: int, interval: float = 1.0) -> None:
-    """Pool initializer: exit when `parent` is gone (a SIGKILLed `run` or worker must not
-    leave its extraction processes behind). A thread polls the parent pid; prctl's
-    PDEATHSIG would follow the parent *thread* that happened to start the process."""
+# Pools share the process's one fork server, and each process forked from it holds the
+# server's "alive" pipe, so the server outlives its processes only: it is stopped when the
+# last pool has ended.
+_open_pools = 0
+_open_lock = threading.Lock()
+
+
+def _new_pool(processes: int) -> ProcessPoolExecutor:
+    global _open_pools
+    context = multiprocessing.get_context("forkserver")
+    # read when the server starts (the first pool's first process), ignored after
+    context.set_forkserver_preload(["worker.extract.warmed"])
+    with _open_lock:
+        _open_pools += 1
+    return ProcessPoolExecutor(
+        processes, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+    )
+
+
+def _end_pool(pool: ProcessPoolExecutor, *, wait: bool) -> None:
+    """Shut `pool` down; after the last pool, when its processes are gone (`wait`), stop
+    the fork server and reap it, so its CPU time and that of the processes it forked (and
+    reaped) is counted to this process, as a spawned child's would be. The next pool
+    starts a new server. (`_stop` is what Python's own tests call; there is no public way.)"""
+    global _open_pools
+    pool.shutdown(wait=wait, cancel_futures=True)
+    with _open_lock:
+        _open_pools -= 1
+        if _open_pools > 0 or not wait:
+            return
+        server = getattr(multiprocessing.forkserver, "_forkserver", None)
+        stop = getattr(server, "_stop", None)
+        if stop is not None:
+            stop()
+
+
+def watch_parent(owner: int, interval: float = 1.0) -> None:
+    """Pool initializer: exit when `owner`, the process that made the pool, is gone (a
+    SIGKILLed `run` or worker must not leave its extraction processes behind). A pool
+    process is the owner's child (spawn) or a child of the owner's fork server, which is
+    the owner's child until the owner dies. A thread polls; prctl's PDEATHSIG would follow
+    the parent *thread* that happened to start the process."""
+
+    def owned() -> bool:
+        parent = os.getppid()
+        return parent == owner or _parent_of(parent) == owner
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while owned():
             time.sleep(interval)
         os._exit(1)
 
     threading.Thread(target=watch, name="sourcevault-watch-parent", daemon=True).start()
 
 
-def _warm() -> None:
-    # imports and first-call caches (dateparser's locales, lxml) before the first page
+def _parent_of(pid: int) -> int | None:
+    try:  # /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces and brackets
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def warm() -> None:
+    """Imports and first-call caches (justext's stoplists, dateparser's locales, lxml)
+    before the first page."""
     extract_page(
         b"<html><body><p>warm</p></body></html>",
         url="http://warm.invalid/",

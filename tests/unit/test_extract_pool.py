@@ -8,7 +8,11 @@ held in flight with files (a "gate"), never with sleeps.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields
@@ -324,6 +328,88 @@ def test_close_is_idempotent_used_or_not() -> None:
     inline.close()
     inline.close()
     assert isinstance(run(inline, html(name), url), ExtractedPage)  # nothing to close
+
+
+# ---- the fork server
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields_ = stat.rpartition(")")[2].split()
+            if int(fields_[1]) == pid and fields_[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+_OWNER = """
+import json, os, sys, time
+from tests.unit.test_extract_pool import _children, _running
+from worker.pool import ProcessExtractor
+from worker.extract.page import ExtractOptions
+if __name__ == "__main__":
+    pools = [ProcessExtractor(1), ProcessExtractor(1)]
+    for pool in pools:
+        pool.extract(b"<p>x</p>", url="http://a.invalid/", charset=None, options=ExtractOptions())
+    servers = [pid for pid in _children(os.getpid()) if _children(pid)]
+    seen = {"servers": servers, "workers": [_children(pid) for pid in servers]}
+    print(json.dumps(seen), flush=True)
+    if sys.argv[1] == "close":
+        pools[0].close()
+        seen["after_first"] = [_running(pid) for pid in servers]
+        pools[1].close()
+        seen["after_last"] = [_running(pid) for pid in servers]
+        print(json.dumps(seen), flush=True)
+    else:
+        time.sleep(600)
+"""
+
+
+def _owner(tmp_path: Path, how: str) -> subprocess.Popen[bytes]:
+    """A process of its own (this one's pools share its fork server) that opens two pools."""
+    script = tmp_path / "owner.py"
+    script.write_text(_OWNER)
+    return subprocess.Popen(
+        [sys.executable, str(script), how], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
+
+
+def test_processes_come_from_one_fork_server_that_the_last_close_stops(tmp_path: Path) -> None:
+    owner = _owner(tmp_path, "close")
+    out, _ = owner.communicate(timeout=120)
+    opened, closed = (json.loads(line) for line in out.splitlines())
+    assert len(opened["servers"]) == 1  # one server, the parent of both pools' processes
+    assert [len(w) for w in opened["workers"]] == [2]
+    assert closed["after_first"] == [True]  # the second pool's process still needs it
+    assert closed["after_last"] == [False]  # stopped and reaped (its CPU counted to the owner)
+
+
+def test_a_killed_owner_leaves_no_extraction_process_behind(tmp_path: Path) -> None:
+    owner = _owner(tmp_path, "sleep")
+    try:
+        assert owner.stdout is not None
+        opened = json.loads(owner.stdout.readline())
+        (server,), (workers,) = opened["servers"], opened["workers"]
+        assert len(workers) == 2
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 30  # the watch polls every second
+    while time.monotonic() < deadline and any(_running(p) for p in [server, *workers]):
+        time.sleep(0.1)
+    assert not any(_running(p) for p in [server, *workers])
 
 
 # ---- settings, runtime, CLI
