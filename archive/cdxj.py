@@ -143,11 +143,15 @@ def _dedup(lines: Iterable[str]) -> Iterator[str]:
         prev = line
 
 
-def append_index(indexes_dir: str | Path, warc_path: str | Path) -> int:
-    """Merge the lines of `warc_path` into `<indexes_dir>/index.cdxj`; return their count."""
+def append_index(
+    indexes_dir: str | Path, warc_path: str | Path, *, lines: list[str] | None = None
+) -> int:
+    """Merge the lines of `warc_path` into `<indexes_dir>/index.cdxj`; return their count.
+    `lines`: the file's lines as its writer indexed them already (`renamed` live lines),
+    instead of reading the whole file again."""
     indexes_dir = Path(indexes_dir)
     indexes_dir.mkdir(parents=True, exist_ok=True)
-    new = index_lines(warc_path)
+    new = sorted(lines) if lines is not None else index_lines(warc_path)
     target = indexes_dir / INDEX_NAME
     with _locked(indexes_dir):
         fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".cdxj.tmp", dir=indexes_dir)
@@ -255,6 +259,17 @@ def add_live_lines(indexes_dir: str | Path, lines: list[str]) -> int:
         written = _replace(big, _dedup(heapq.merge(_read_lines(big), merged)))
         log.debug("merged %d recent live lines into %s (%d lines)", len(merged), big, written)
         return written + _replace(recent, [])
+
+
+def renamed(live_lines: list[str], open_name: str, final_name: str) -> list[str]:
+    """Live lines of the open file `open_name` as lines of the file it became on closing
+    (the same records at the same offsets: only the name changes)."""
+    open_field = f'"filename": {json.dumps(open_name)}'
+    final_field = f'"filename": {json.dumps(final_name)}'
+    out = [line.replace(open_field, final_field, 1) for line in live_lines]
+    if any(final_field not in line for line in out):
+        raise ValueError(f"a live line names another file than {open_name}")
+    return out
 
 
 def drop_live_lines(indexes_dir: str | Path, open_name: str) -> None:

@@ -38,7 +38,7 @@ from typing import Literal
 
 from warcio.recordloader import ArcWarcRecord
 
-from archive.cdxj import add_live_lines, append_index, drop_live_lines, index_range
+from archive.cdxj import add_live_lines, append_index, drop_live_lines, index_range, renamed
 from archive.records import HttpExchange, RecordFactory, new_record_id, serialize_record, utc_now
 from archive.warc_reader import RecordCheck, check_member, scan_members
 
@@ -54,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".open"
+LIVE_LINES_KEPT = 200_000  # ~60 MB of index lines held for a file's close, at most
 WARC_SUFFIX = ".warc.gz"
 
 
@@ -177,6 +178,9 @@ class WarcWriter(_RecordSink):
         self._fd: int | None = None
         self._name: str | None = None  # final basename of the current file
         self._serial = 0
+        # the current file's live index lines, so closing it needs no second read of the
+        # file; None once a live indexing failed or the file grew past LIVE_LINES_KEPT
+        self._live_lines: list[str] | None = []
         self.closed_files: list[str] = []
 
     # -- public API -----------------------------------------------------------------------
@@ -252,6 +256,12 @@ class WarcWriter(_RecordSink):
         except Exception:
             # The WARC is the record; the index is derived and rebuilt in full at close.
             log.exception("live CDXJ indexing of %s from offset %d failed", name, start)
+            self._live_lines = None
+            return
+        if self._live_lines is not None:
+            self._live_lines.extend(lines)
+            if len(self._live_lines) > LIVE_LINES_KEPT:
+                self._live_lines = None  # a huge file: read it again at close instead
 
     def _ensure_file(self) -> tuple[int, str]:
         # Rotation happens only here, i.e. between writes/batches, never inside one.
@@ -295,6 +305,7 @@ class WarcWriter(_RecordSink):
             os.unlink(self.archive_dir / (name + OPEN_SUFFIX))
             raise
         self._fd, self._name = fd, name
+        self._live_lines = []
         log.info("opened WARC %s", name)
 
     def _finish(self) -> None:
@@ -312,7 +323,10 @@ class WarcWriter(_RecordSink):
             os.close(fd)  # releases the flock
         self.closed_files.append(name)
         log.info("closed WARC %s", name)
-        append_index(self.indexes_dir, final)
+        live, self._live_lines = self._live_lines, []
+        append_index(
+            self.indexes_dir, final, lines=renamed(live, name + OPEN_SUFFIX, name) if live else None
+        )
 
 
 def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRecord]:

@@ -12,6 +12,7 @@ from archive.cdxj import (
     LIVE_INDEX_NAMES,
     RECENT_INDEX_NAME,
     ensure_index_files,
+    index_lines,
     index_range,
     parse_line,
     read_index,
@@ -66,6 +67,55 @@ def test_each_batch_is_indexed_while_the_file_is_open(coll: Collection) -> None:
         ("https://example.org/a", resp.warc_file, resp.offset),
         ("https://example.org/b", resp_b.warc_file, resp_b.offset),
     }
+
+
+def _index_file(coll: Collection) -> list[str]:
+    return (coll.indexes_dir / INDEX_NAME).read_text(encoding="utf-8").splitlines(True)
+
+
+def test_closing_a_file_indexes_what_reading_it_again_would(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archive.cdxj as cdxj
+
+    w = make_writer(coll)
+    with w.batch() as b:
+        _req, resp = b.write_exchange(exchange("https://example.org/a", "<p>а</p>".encode()))
+        b.write_metadata(text_uri("https://example.org/a"), resp.record_id, b"{}", "text/plain")
+    w.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+
+    def no_second_read(path: object) -> list[str]:
+        raise AssertionError(f"{path} read again at close")
+
+    monkeypatch.setattr(cdxj, "index_lines", no_second_read)
+    w.close()
+    monkeypatch.undo()
+    final = coll.archive_dir / resp.warc_file
+    assert _index_file(coll) == index_lines(final)  # from the live lines, renamed
+    assert len(index_lines(final)) >= 3
+
+
+def test_a_failed_live_indexing_makes_the_close_read_the_file(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archive.warc_writer as warc_writer
+
+    w = make_writer(coll)
+    with w.batch() as b:
+        _req, resp = b.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+    real = warc_writer.add_live_lines
+
+    def broken(*args: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(warc_writer, "add_live_lines", broken)
+    w.write_exchange(exchange("https://example.org/missed", b"<p>m</p>"))
+    monkeypatch.setattr(warc_writer, "add_live_lines", real)
+    w.write_exchange(exchange("https://example.org/c", b"<p>c</p>"))
+    w.close()
+    final = coll.archive_dir / resp.warc_file
+    assert _index_file(coll) == index_lines(final)
+    assert any("example.org/missed" in line for line in _index_file(coll))
 
 
 def test_a_failed_batch_adds_no_lines(coll: Collection) -> None:

@@ -105,6 +105,7 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hosts, for every capture and probe
 def registrable_domain(host: str) -> str:
     parts = _extractor()(host)
     return parts.top_domain_under_public_suffix or host.lower()
