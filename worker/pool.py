@@ -7,7 +7,7 @@ thread, so fetching slots sit idle behind extraction and one core does all the w
 future with the GIL released: fetching goes on while pages are extracted on every core.
 Its processes come from a fork server (not a fork of the worker process, which runs
 threads): the server imports the extraction code and fills its first-call caches once
-(`worker.extract.warmed`), and each process forked from it starts ready, where a spawned
+(`worker.sites.warmed`), and each process forked from it starts ready, where a spawned
 one spent ~1.3 CPU s importing and warming on its own.
 
 A process that dies mid-page (a C-level crash in lxml, the OOM killer) breaks the whole
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
-from worker.sites.registry import extract_page
+from worker.sites.registry import extract_page, warm
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,11 @@ class Extractor(Protocol):
         report's name checks: seconds of CPU for a few thousand sources)."""
         ...
 
+    def call(self, fn: Callable[[A], R], item: A) -> R:
+        """`fn(item)` in one of the pool's processes when there are any (the report's
+        same-text search: its imports are warm there, and this process's GIL stays free)."""
+        ...
+
     def start(self) -> None:
         """Get ready before the first page (no-op where there is nothing to start)."""
         ...
@@ -91,6 +96,9 @@ class InlineExtractor:
 
     def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
         return [fn(item) for item in items]
+
+    def call(self, fn: Callable[[A], R], item: A) -> R:
+        return fn(item)
 
     def start(self) -> None:
         pass
@@ -206,6 +214,16 @@ class ProcessExtractor:
             self._rebuild(generation)
             return [fn(item) for item in items]
 
+    def call(self, fn: Callable[[A], R], item: A) -> R:
+        pool, generation = self._current()
+        self._started()
+        try:
+            return pool.submit(fn, item).result()
+        except BrokenProcessPool:
+            log.warning("a process died during %s; doing it here", getattr(fn, "__name__", fn))
+            self._rebuild(generation)
+            return fn(item)
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
@@ -224,7 +242,7 @@ def _new_pool(processes: int) -> ProcessPoolExecutor:
     global _open_pools
     context = multiprocessing.get_context("forkserver")
     # read when the server starts (the first pool's first process), ignored after
-    context.set_forkserver_preload(["worker.extract.warmed"])
+    context.set_forkserver_preload(["worker.sites.warmed", "worker.pool", "worker.judge.names"])
     with _open_lock:
         _open_pools += 1
     return ProcessPoolExecutor(
@@ -274,18 +292,6 @@ def _parent_of(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rpartition(")")[2].split()[1])
-
-
-def warm() -> None:
-    """Imports and first-call caches (justext's stoplists, dateparser's locales, lxml)
-    before the first page."""
-    extract_page(
-        b"<html><body><p>warm</p></body></html>",
-        url="http://warm.invalid/",
-        charset=None,
-        options=ExtractOptions(),
-        content_type="text/html",
-    )
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

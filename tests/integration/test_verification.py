@@ -295,7 +295,7 @@ def test_name_checks_on_the_extraction_processes_match_the_in_thread_ones(judged
     pool = ProcessExtractor(1)
     try:
         with judged.runtime.sessions() as session:
-            pooled = build_report(session, RUN_ID, map_fn=pool.map)
+            pooled = build_report(session, RUN_ID, pool=pool)
     finally:
         pool.close()
     checked = [c for i in judged.report.incidents for c in i.citations]

@@ -11,9 +11,8 @@ import datetime as dt
 import io
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +43,7 @@ from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args
 from worker.judge.statuses import HEALTHY, UNREADABLE
+from worker.pool import Extractor, InlineExtractor
 from worker.report import linkrot as report_linkrot
 from worker.report import syndicated
 from worker.store.jobs import mark_run
@@ -63,11 +63,11 @@ def build_report(
     rule: DateRule | None = None,
     replay_url: ReplayUrl | None = None,
     now: dt.datetime | None = None,
-    map_fn: MapFn | None = None,
+    pool: Extractor | None = None,
 ) -> Report:
-    """The run's report from the database. `map_fn` (default: in this thread) runs the
-    name checks, the report's one CPU-heavy part: `finalize` hands them to the worker's
-    extraction processes (worker.pool)."""
+    """The run's report from the database. `pool` (default: this thread) runs its
+    CPU-heavy parts, the name checks and the same-text search: `finalize` hands them to
+    the worker's extraction processes (worker.pool)."""
     run = session.get(Run, run_id)
     if run is None:
         raise KeyError(f"no run {run_id!r}")
@@ -102,7 +102,8 @@ def build_report(
     evidence_by_url = {url: ev for url, (_j, ev, _c) in by_url.items()}
     rule = rule or DateRule()
     footnotes = {f.number: f for f in digest.footnotes}  # once, not once per incident
-    names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, map_fn)
+    pool = pool or InlineExtractor()
+    names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, pool)
     incidents = [
         _incident_report(i, footnotes, source_by_url, evidence_by_url, rule, names)
         for i in digest.incidents
@@ -110,7 +111,7 @@ def build_report(
     # link-rot watch: health + history, other archives' copies, screenshots, attachments
     report_linkrot.enrich(session, run_id, sources, incidents, evidence_by_url)
     # the same story at other URLs: reprints, originals, one text cited twice
-    syndicated.enrich(session, run_id, sources, incidents, evidence_by_url, replay_url)
+    syndicated.enrich(session, run_id, sources, incidents, evidence_by_url, replay_url, pool)
     return Report(
         digest=DigestSummary(
             id=run.id,
@@ -226,7 +227,6 @@ def _source_report(
     )
 
 
-MapFn = Callable[[Callable[[Any], NamesCheck], Sequence[Any]], list[NamesCheck]]
 NamesKey = tuple[tuple[str, ...], str]  # (the incident's people, canonical URL)
 
 
@@ -235,7 +235,7 @@ def _names_checks(
     footnotes: dict[int, Footnote],
     sources: dict[str, SourceReport],
     evidence: dict[str, Evidence | None],
-    map_fn: MapFn | None,
+    pool: Extractor,
 ) -> dict[NamesKey, NamesCheck]:
     """Every (people, readable source) pair the incidents cite, checked once each."""
     wanted: dict[NamesKey, tuple[list[str], str | None, str | None]] = {}
@@ -250,7 +250,7 @@ def _names_checks(
                 key = (tuple(incident.people), url)
                 wanted.setdefault(key, (list(incident.people), ev.text, ev.title))
     args = list(wanted.values())
-    results = map_fn(check_names_args, args) if map_fn else [check_names_args(a) for a in args]
+    results = pool.map(check_names_args, args)
     return dict(zip(wanted, results, strict=True))
 
 
@@ -506,7 +506,7 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
             run_id,
             rule=DateRule.from_settings(settings),
             replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
-            map_fn=runtime.extractor.map,
+            pool=runtime.extractor,
         )
         files = write_report_files(report, report_dir(settings, run_id))
         _seal_custody(session, settings, run_id, files)

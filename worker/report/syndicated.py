@@ -16,8 +16,8 @@ run's, or a re-check's baseline): the page is gone now, but we read it once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,9 @@ from schemas import Evidence, IncidentReport, Problem, ProblemCode, SameText, So
 from schemas import SourceStatus as S
 from worker.judge.syndication import same_texts
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, as_utc
+
+if TYPE_CHECKING:
+    from worker.pool import Extractor
 
 __all__ = ["enrich"]
 
@@ -84,6 +87,7 @@ def enrich(
     incidents: list[IncidentReport],
     evidence_by_url: dict[str, Evidence | None],
     replay_url: ReplayFn | None,
+    pool: Extractor,
 ) -> None:
     latest, with_text = _archive_texts(session, run_id, replay_url)
     held: dict[tuple[str, str], _Held] = {}  # (run · earlier · archive, URL) → text
@@ -116,7 +120,8 @@ def enrich(
     for url, item in latest.items():
         if url not in cited and item.text:
             held[("archive", url)] = item
-    pairs = same_texts({key: h.text for key, h in held.items()})
+    texts: Mapping[Hashable, str] = {key: h.text for key, h in held.items()}
+    pairs = pool.call(same_texts, texts)
     by_url = {s.canonical_url: s for s in sources}
     for pair in pairs:
         for mine, theirs in ((pair.first, pair.second), (pair.second, pair.first)):

@@ -154,3 +154,15 @@ def after_verify(prepared: Prepared, evidence: Evidence) -> None:
     problem = profiles.expired_problem(prepared.profile, evidence)
     if problem is not None:
         evidence.problems.append(problem)
+
+
+def warm() -> None:
+    """Imports and first-call caches (justext's stoplists, dateparser's locales, lxml)
+    filled before the first page (worker.pool)."""
+    extract_page(
+        b"<html><body><p>warm</p></body></html>",
+        url="http://warm.invalid/",
+        charset=None,
+        options=ExtractOptions(),
+        content_type="text/html",
+    )

@@ -4,6 +4,8 @@ ready instead of importing and warming on its own. Nothing else should import it
 
 from __future__ import annotations
 
-from worker.pool import warm
+import datasketch  # noqa: F401  (the report's same-text search runs in a pool process)
+
+from worker.sites.registry import warm
 
 warm()
