@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, paragraphs_of
 from tests.fixtureweb.reprints import ORIGINAL, UNRELATED_TEXT
-from worker.judge.syndication import MIN_SHINGLES, same_texts, shingles
+from worker.judge.syndication import MIN_SHINGLES, same_texts, shingles, signature
 
 ALTAYEV = "\n".join(paragraphs_of(next(p for p in SEPTEMBER_PAGES if p.url == ORIGINAL)))
 OTHER_AZ = next(p for p in SEPTEMBER_PAGES if p.kind == "azattyq")
@@ -43,3 +43,17 @@ def test_a_text_too_short_to_copy_is_never_paired() -> None:
     short = " ".join(["Суд назначил штраф."] * 3)
     assert len(shingles(short)) < MIN_SHINGLES
     assert same_texts({"a": short, "b": short}) == []
+
+
+def test_signatures_made_elsewhere_find_what_the_texts_alone_find() -> None:
+    import pickle
+
+    reprint = "К экс-депутату Нуржану Алтаеву пришла полиция\n" + ALTAYEV
+    other = "\n".join(paragraphs_of(OTHER_AZ))
+    texts = {"kaztag": ALTAYEV, "azattyq": other, "vlast": reprint, "short": "Коротко."}
+    # as a pool process would send them back: through pickle
+    signatures = pickle.loads(pickle.dumps([signature(t) for t in texts.values()]))
+    assert signatures[3] is None  # too short to be a copy of anything
+    assert same_texts(texts, signatures=signatures) == same_texts(texts)
+    (pair,) = same_texts(texts, signatures=signatures)
+    assert {pair.first, pair.second} == {"kaztag", "vlast"}

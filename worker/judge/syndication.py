@@ -15,17 +15,18 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from datasketch import MinHash
 
-__all__ = ["MIN_SHINGLES", "SameText", "same_texts", "shingles"]
+__all__ = ["MIN_SHINGLES", "SameText", "same_texts", "shingles", "signature"]
 
 SHINGLE = 5
 NUM_PERM = 128
+SCHEME = "affine32"  # datasketch's permutation scheme, named: signatures travel between processes
 MIN_SHINGLES = 20
 DEFAULT_THRESHOLD = 0.5
 _WORD = re.compile(r"\w+")
@@ -47,46 +48,68 @@ def shingles(text: str) -> set[str]:
     return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
 
 
+def signature(text: str) -> list[int] | None:
+    """The MinHash signature of `text`'s shingles (`NUM_PERM` values), or None for a text
+    too short to call a copy of anything. Picklable in and out: a report computes the
+    signatures of its texts on the extraction processes (worker.pool)."""
+    grams = shingles(text)
+    if len(grams) < MIN_SHINGLES:
+        return None
+    return [int(v) for v in _minhash(grams).hashvalues]
+
+
 def _minhash(grams: set[str]) -> MinHash:
     from datasketch import MinHash
 
     # crc32 for the shingles' base hash: a tenth of sha1's cost in Python, and the exact
     # Jaccard confirms every pair the signatures nominate
-    sig = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32)
+    sig = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32, scheme=SCHEME)
     sig.update_batch([g.encode("utf-8") for g in grams])
     return sig
 
 
 def same_texts(
-    texts: Mapping[Hashable, str], *, threshold: float = DEFAULT_THRESHOLD
+    texts: Mapping[Hashable, str],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    signatures: Sequence[list[int] | None] | None = None,
 ) -> list[SameText]:
     """Every pair of `texts` (key → extracted text) whose shingle sets overlap by at least
-    `threshold` (Jaccard), most similar first. Keys are the caller's (a source, a capture)."""
-    grams = {key: shingles(text) for key, text in texts.items()}
-    grams = {key: g for key, g in grams.items() if len(g) >= MIN_SHINGLES}
-    if len(grams) < 2:
+    `threshold` (Jaccard), most similar first. Keys are the caller's (a source, a capture).
+    `signatures`: each text's `signature`, in `texts`' order, if the caller has them."""
+    if signatures is None:
+        signatures = [signature(text) for text in texts.values()]
+    signed = {key: sig for key, sig in zip(texts, signatures, strict=True) if sig is not None}
+    if len(signed) < 2:
         return []
     # imported here: datasketch's package imports scipy (0.85 s), which every command
     # would pay at start-up for a step only a report with two texts or more needs
-    from datasketch import MinHashLSH
+    from datasketch import MinHash, MinHashLSH
 
     # LSH nominates at a lower bar than asked, so a pair just above it is not missed
     lsh = MinHashLSH(threshold=max(0.1, threshold * 0.8), num_perm=NUM_PERM)
-    order = list(grams)
-    signatures = {}
+    order = list(signed)
+    hashes = {}
     for index, key in enumerate(order):
-        signatures[key] = _minhash(grams[key])
-        lsh.insert(index, signatures[key])
+        hashes[key] = MinHash(num_perm=NUM_PERM, seed=1, hashvalues=signed[key], scheme=SCHEME)
+        lsh.insert(index, hashes[key])
+    grams: dict[Hashable, set[str]] = {}  # shingle sets of the candidates only
+
+    def shingled(key: Hashable) -> set[str]:
+        if key not in grams:
+            grams[key] = shingles(texts[key])
+        return grams[key]
+
     pairs: list[SameText] = []
     for index, key in enumerate(order):
-        for other in lsh.query(signatures[key]):
+        for other in lsh.query(hashes[key]):
             if other <= index:
                 continue
             # the signatures' estimate first: the exact set Jaccard is 100× dearer, and
             # pages that share a site's boilerplate make many candidates
-            if signatures[key].jaccard(signatures[order[other]]) < threshold * 0.8:
+            if hashes[key].jaccard(hashes[order[other]]) < threshold * 0.8:
                 continue
-            a, b = grams[key], grams[order[other]]
+            a, b = shingled(key), shingled(order[other])
             similarity = len(a & b) / len(a | b)
             if similarity >= threshold:
                 pairs.append(SameText(key, order[other], round(similarity, 3)))

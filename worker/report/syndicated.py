@@ -16,6 +16,7 @@ run's, or a re-check's baseline): the page is gone now, but we read it once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, cast
 
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Evidence, IncidentReport, Problem, ProblemCode, SameText, SourceReport
 from schemas import SourceStatus as S
-from worker.judge.syndication import same_texts
+from worker.judge.syndication import same_texts, signature
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, as_utc
 
 if TYPE_CHECKING:
@@ -121,7 +122,10 @@ def enrich(
         if url not in cited and item.text:
             held[("archive", url)] = item
     texts: Mapping[Hashable, str] = {key: h.text for key, h in held.items()}
-    pairs = pool.call(same_texts, texts)
+    # the signatures on every extraction process, then the search on one (its imports
+    # are warm there): the report's longest step, off this process's GIL
+    signatures = pool.map(signature, list(texts.values()))
+    pairs = pool.call(functools.partial(same_texts, signatures=signatures), texts)
     by_url = {s.canonical_url: s for s in sources}
     for pair in pairs:
         for mine, theirs in ((pair.first, pair.second), (pair.second, pair.first)):
