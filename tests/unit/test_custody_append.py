@@ -46,3 +46,25 @@ def test_an_unknown_event_adds_nothing(tmp_path: Path) -> None:
             )
         session.commit()
         assert session.scalar(select(CustodyEntry)) is None
+
+
+def test_append_chains_continues_each_chain_from_its_own_head(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    old = custody.ChainKey("run-1", 1, "https://example.org/old")
+    keys = [custody.ChainKey("run-2", n, f"https://example.org/{n}") for n in range(2, 602)]
+    with sessions() as session:
+        head = custody.append(session, old, "fetched", {"n": 0})
+        batches = [(old, [custody.Event("stored", {"n": 1})])]
+        batches += [(key, [custody.Event("queued", {"n": key.job_id})]) for key in keys]
+        batches.append((old, [custody.Event("verified", {"n": 2})]))  # the same chain again
+        out = custody.append_chains(session, batches)
+        session.commit()
+    assert [len(entries) for entries in out] == [1] * len(batches)
+    assert (out[0][0].seq, out[0][0].prev_hash) == (2, head.hash)
+    assert (out[-1][0].seq, out[-1][0].prev_hash) == (3, out[0][0].hash)
+    assert {entries[0].seq for entries in out[1:-1]} == {1}  # 600 chains: two head queries
+    with sessions() as session:
+        rows = list(session.scalars(select(CustodyEntry).order_by(CustodyEntry.id)))
+        for chain in {row.chain for row in rows}:
+            mine = sorted((r for r in rows if r.chain == chain), key=lambda r: r.seq)
+            assert custody.check_rows(mine) is None, chain

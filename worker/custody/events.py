@@ -76,6 +76,7 @@ def record_queued(session: Session, run_id: str, *, digest_id: str) -> None:
     jobs = session.scalars(
         select(CaptureJob).where(CaptureJob.run_id == run_id).order_by(CaptureJob.id)
     )
+    batches = []  # one query for the chains' heads and one flush, not two per job
     for job in jobs:
         data = {
             "digest_id": digest_id,
@@ -83,13 +84,14 @@ def record_queued(session: Session, run_id: str, *, digest_id: str) -> None:
             "source_id": job.source_id,
             "fetchable": job.status != "skipped",
         }
-        key = custody.job_key(job)
-        custody.append(session, key, "queued", data, sealed=sealed)
+        events = [custody.Event("queued", data, sealed)]
         if job.status == "skipped":
             row = session.scalar(select(EvidenceRow).where(EvidenceRow.job_id == job.id))
             if row is not None:
                 evidence = Evidence.model_validate(row.data)
-                custody.append(session, key, "verified", _verdict(evidence))
+                events.append(custody.Event("verified", _verdict(evidence)))
+        batches.append((custody.job_key(job), events))
+    custody.append_chains(session, batches)
 
 
 def _hop(exchange: HttpExchange) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -47,6 +47,7 @@ __all__ = [
     "ChainKey",
     "Event",
     "append",
+    "append_chains",
     "append_many",
     "canonical_json",
     "entry_hash",
@@ -171,57 +172,85 @@ def append_many(
     (chain, seq) constraint instead of forking it. One query for the chain's head and
     one flush for all of them (a capture appends four).
     """
-    for event in events:
-        if event.name not in EVENTS:
-            raise ValueError(f"unknown custody event {event.name!r} (one of {sorted(EVENTS)})")
-    chain = source_key.chain
-    last = session.scalar(
-        select(CustodyEntry)
-        .where(CustodyEntry.chain == chain)
-        .order_by(CustodyEntry.seq.desc())
-        .limit(1)
-    )
-    seq = 0 if last is None else last.seq
-    prev = GENESIS if last is None else last.hash
-    entries = []
-    for event in events:
-        seq += 1
-        sealed_record = None
-        if event.sealed is not None:
-            # the salt keeps a guessable value (an IP) from being confirmed by its hash
-            sealed_record = {**event.sealed, "salt": secrets.token_hex(16)}
-        body: dict[str, Any] = {
-            "format": FORMAT,
-            "chain": chain,
-            "seq": seq,
-            "event": event.name,
-            "at": clock().astimezone(dt.UTC).isoformat(),
-            "run_id": source_key.run_id,
-            "job_id": source_key.job_id,
-            "url": source_key.canonical_url,
-            "data": event.data,
-            "sealed_sha256": sealed_hash(sealed_record) if sealed_record is not None else None,
-            "prev_hash": prev,
-        }
-        # a JSON round trip now, so the stored body hashes exactly as it will when read back
-        body = json.loads(canonical_json(body))
-        entry = CustodyEntry(
-            run_id=source_key.run_id,
-            job_id=source_key.job_id,
-            canonical_url=source_key.canonical_url,
-            chain=chain,
-            seq=seq,
-            event=event.name,
-            data=body,
-            sealed=sealed_record,
-            prev_hash=prev,
-            hash=entry_hash(body),
+    return append_chains(session, [(source_key, events)], clock=clock)[0]
+
+
+_HEADS_PER_QUERY = 500  # chains per IN list: well under SQLite's bound-parameter limit
+
+
+def append_chains(
+    session: Session,
+    batches: Sequence[tuple[ChainKey, Sequence[Event]]],
+    *,
+    clock: Clock = utcnow,
+) -> list[list[CustodyEntry]]:
+    """`append_many` for several chains at once (a new run's `queued` for each of its
+    jobs): one query per 500 chains for their heads and one flush for every entry."""
+    for _key, events in batches:
+        for event in events:
+            if event.name not in EVENTS:
+                raise ValueError(f"unknown custody event {event.name!r} (one of {sorted(EVENTS)})")
+    chains = list(dict.fromkeys(key.chain for key, _events in batches))
+    heads: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(chains), _HEADS_PER_QUERY):
+        rows = session.execute(
+            select(CustodyEntry.chain, CustodyEntry.seq, CustodyEntry.hash).where(
+                CustodyEntry.chain.in_(chains[start : start + _HEADS_PER_QUERY])
+            )
         )
-        session.add(entry)
-        entries.append(entry)
-        prev = entry.hash
+        for chain, seq, digest in rows:
+            if chain not in heads or seq > heads[chain][0]:
+                heads[chain] = (seq, digest)
+    out = []
+    for source_key, events in batches:
+        chain = source_key.chain
+        seq, prev = heads.get(chain, (0, GENESIS))
+        entries = []
+        for event in events:
+            seq += 1
+            entry = _entry(source_key, seq, prev, event, clock)
+            session.add(entry)
+            entries.append(entry)
+            prev = entry.hash
+        heads[chain] = (seq, prev)  # a chain named twice goes on from its first batch
+        out.append(entries)
     session.flush()  # the next append in this transaction must see these
-    return entries
+    return out
+
+
+def _entry(source_key: ChainKey, seq: int, prev: str, event: Event, clock: Clock) -> CustodyEntry:
+    chain = source_key.chain
+    sealed_record = None
+    if event.sealed is not None:
+        # the salt keeps a guessable value (an IP) from being confirmed by its hash
+        sealed_record = {**event.sealed, "salt": secrets.token_hex(16)}
+    body: dict[str, Any] = {
+        "format": FORMAT,
+        "chain": chain,
+        "seq": seq,
+        "event": event.name,
+        "at": clock().astimezone(dt.UTC).isoformat(),
+        "run_id": source_key.run_id,
+        "job_id": source_key.job_id,
+        "url": source_key.canonical_url,
+        "data": event.data,
+        "sealed_sha256": sealed_hash(sealed_record) if sealed_record is not None else None,
+        "prev_hash": prev,
+    }
+    # a JSON round trip now, so the stored body hashes exactly as it will when read back
+    body = json.loads(canonical_json(body))
+    return CustodyEntry(
+        run_id=source_key.run_id,
+        job_id=source_key.job_id,
+        canonical_url=source_key.canonical_url,
+        chain=chain,
+        seq=seq,
+        event=event.name,
+        data=body,
+        sealed=sealed_record,
+        prev_hash=prev,
+        hash=entry_hash(body),
+    )
 
 
 # -- checking a chain --------------------------------------------------------------------
