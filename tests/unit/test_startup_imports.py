@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 
-def test_the_cli_does_not_import_scipy_or_datasketch_at_start() -> None:
-    # datasketch's package imports scipy (~0.85 s); only a report with two texts needs it
+def test_the_cli_does_not_import_scipy_datasketch_or_the_extractors_at_start() -> None:
+    # datasketch's package imports scipy (~0.85 s); only a report with two texts needs it;
+    # trafilatura and htmldate (~0.2 s) run in the extraction processes or a capture
     code = (
-        "import json, sys, worker.cli; heavy = {'scipy', 'datasketch'}; "
+        "import json, sys, worker.cli; "
+        "heavy = {'scipy', 'datasketch', 'trafilatura', 'htmldate'}; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & heavy)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

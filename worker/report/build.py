@@ -43,13 +43,13 @@ from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args
 from worker.judge.statuses import HEALTHY, UNREADABLE
-from worker.pool import Extractor, InlineExtractor
 from worker.report import linkrot as report_linkrot
 from worker.report import syndicated
 from worker.store.jobs import mark_run
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, Run, RunState, as_utc
 
 if TYPE_CHECKING:
+    from worker.pool import Extractor
     from worker.runtime import Runtime
     from worker.settings import Settings
 
@@ -102,7 +102,12 @@ def build_report(
     evidence_by_url = {url: ev for url, (_j, ev, _c) in by_url.items()}
     rule = rule or DateRule()
     footnotes = {f.number: f for f in digest.footnotes}  # once, not once per incident
-    pool = pool or InlineExtractor()
+    if pool is None:
+        # here, not at the top: the extraction stack (trafilatura, lxml) is no import cost
+        # for commands that only read reports
+        from worker.pool import InlineExtractor
+
+        pool = InlineExtractor()
     names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, pool)
     incidents = [
         _incident_report(i, footnotes, source_by_url, evidence_by_url, rule, names)
