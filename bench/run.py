@@ -378,9 +378,15 @@ def _extras(
         if key in runs and "start_s" in _median(runs[key]).extra:
             e = _median(runs[key]).extra
             start, capture, end = (float(e[k]) for k in ("start_s", "capture_s", "end_s"))  # type: ignore[arg-type]
+            held = ""
+            if "held_p50_s" in e:
+                held = (
+                    f" (a capture holds its thread {1000 * float(e['held_p50_s']):.0f} ms at the "  # type: ignore[arg-type]
+                    f"median, {1000 * float(e['held_p90_s']):.0f} ms at p90)"  # type: ignore[arg-type]
+                )
             targets.append(
-                f"{key}: start to first claim {start:.1f} s, capture phase {capture:.1f} s, last "
-                f"capture to exit {end:.1f} s; fixed cost target ≤ 1.5 s at each end: "
+                f"{key}: start to first claim {start:.1f} s, capture phase {capture:.1f} s{held}, "
+                f"last capture to exit {end:.1f} s; fixed cost target ≤ 1.5 s at each end: "
                 f"{verdict(start <= 1.5 and end <= 1.5)}"
             )
     for key in ("run", "run_req", "workers"):
