@@ -324,9 +324,13 @@ class WarcWriter(_RecordSink):
         self.closed_files.append(name)
         log.info("closed WARC %s", name)
         live, self._live_lines = self._live_lines, []
-        append_index(
-            self.indexes_dir, final, lines=renamed(live, name + OPEN_SUFFIX, name) if live else None
-        )
+        lines = None
+        if live:
+            try:
+                lines = renamed(live, name + OPEN_SUFFIX, name)
+            except ValueError:  # never expected: then the file is read again, as before
+                log.exception("live CDXJ lines of %s do not all name it", name)
+        append_index(self.indexes_dir, final, lines=lines)
 
 
 def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRecord]:

@@ -183,3 +183,21 @@ def test_ensure_index_files_creates_all_empty(coll: Collection) -> None:
     ensure_index_files(coll.indexes_dir)
     for name in (INDEX_NAME, *LIVE_INDEX_NAMES):
         assert (coll.indexes_dir / name).read_text() == ""
+
+
+def test_live_lines_that_do_not_name_the_file_make_the_close_read_it(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archive.warc_writer as warc_writer
+
+    w = make_writer(coll)
+    _req, resp = w.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+
+    def mismatch(lines: list[str], open_name: str, final_name: str) -> list[str]:
+        raise ValueError("a live line names another file")
+
+    monkeypatch.setattr(warc_writer, "renamed", mismatch)
+    w.close()  # the file's lines still reach index.cdxj: nothing lost, nothing raised
+    final = coll.archive_dir / resp.warc_file
+    assert _index_file(coll) == index_lines(final)
+    assert any("example.org/a" in line for line in _index_file(coll))
