@@ -35,6 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from worker import timings
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions
 from worker.sites.registry import extract_page, warm
 
@@ -47,6 +48,7 @@ __all__ = ["Extractor", "InlineExtractor", "ProcessExtractor", "build_extractor"
 ExtractFn = Callable[..., ExtractedPage | ExtractionFailure]
 A = TypeVar("A")
 R = TypeVar("R")
+PageOrFailure = ExtractedPage | ExtractionFailure
 
 
 class Extractor(Protocol):
@@ -92,7 +94,10 @@ class InlineExtractor:
         options: ExtractOptions,
         content_type: str = "text/html",
     ) -> ExtractedPage | ExtractionFailure:
-        return self._fn(html, url=url, charset=charset, options=options, content_type=content_type)
+        with timings.span("extract"):
+            return self._fn(
+                html, url=url, charset=charset, options=options, content_type=content_type
+            )
 
     def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
         return [fn(item) for item in items]
@@ -173,8 +178,11 @@ class ProcessExtractor:
             pool, generation = self._current()
             self._started()
             try:
-                future = pool.submit(self._fn, html, **kwargs)
-                return future.result(timeout=self.timeout)
+                with timings.span("extract_wait"):  # pickling, a free process, unpickling
+                    future = pool.submit(_timed, self._fn, html, **kwargs)
+                    took, page = future.result(timeout=self.timeout)
+                    timings.add("extract", took)
+                return page
             except BrokenProcessPool as exc:
                 log.warning(
                     "extraction process died on %s (attempt %d): %s; new pool", url, attempt, exc
@@ -192,8 +200,8 @@ class ProcessExtractor:
         # own says whether this page is the one.
         alone = _new_pool(1)
         try:
-            future = alone.submit(self._fn, html, **kwargs)
-            return future.result()
+            future = alone.submit(_timed, self._fn, html, **kwargs)
+            return future.result()[1]
         except BrokenProcessPool:
             log.warning("extraction of %s crashes its process on its own too", url)
         finally:
@@ -229,6 +237,14 @@ class ProcessExtractor:
             pool, self._pool = self._pool, None
         if pool is not None:
             _end_pool(pool, wait=True)
+
+
+def _timed(fn: ExtractFn, html: bytes, **kwargs: object) -> tuple[float, PageOrFailure]:
+    """`fn`'s result and its seconds in the extraction process (worker.timings: the rest
+    of the caller's wait is pickling and queueing)."""
+    t0 = time.perf_counter()
+    page = fn(html, **kwargs)
+    return time.perf_counter() - t0, page
 
 
 # Pools share the process's one fork server, and each process forked from it holds the

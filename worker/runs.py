@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas import Digest, Report
+from worker import timings
 from worker.queue.app import configure
 from worker.queue.canvas import enqueue_run
 from worker.queue.embedded import embedded_broker, in_process_worker
@@ -177,13 +178,20 @@ def run_digest(
     on_progress: Callable[[int, int], None] | None = None,
     timeout: float = 3600,
 ) -> RunOutcome:
+    marks = settings.timings_file  # where the fixed costs go, for bench/
     runtime = get_runtime(settings)
     runtime.extractor.start()  # its processes import while the broker and worker start
+    timings.mark(marks, "runtime")
     run_id, resumed = create_or_resume(runtime.sessions, digest, source_name)
+    timings.mark(marks, "run_rows")
     with _broker(settings):
+        timings.mark(marks, "worker")
         with runtime.sessions() as session:
             enqueue_run(session, run_id)
+        timings.mark(marks, "enqueued")
         wait_for_run(runtime, run_id, on_progress=on_progress, timeout=timeout)
+        timings.mark(marks, "seen_done")
+    timings.mark(marks, "worker_stopped")
     with runtime.sessions() as session:
         run = session.get(Run, run_id)
         if run is not None and run.state == RunState.FAILED:

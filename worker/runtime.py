@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
+from worker import timings
 from worker.custody.keys import host_pseudonym
 from worker.fetch.client import build_client, build_egress_policy, build_vantage
 from worker.fetch.egress import EgressPolicy
@@ -62,8 +63,10 @@ class Runtime:
     def writing(self) -> Iterator[Session]:
         """A session for one write transaction, taken in turn with this process's other
         writers on SQLite."""
-        with self.write_lock, self.sessions() as session:
-            yield session
+        with contextlib.ExitStack() as stack:
+            with timings.span("db_lock"):  # the turn, apart from the transaction itself
+                stack.enter_context(self.write_lock)
+            yield stack.enter_context(self.sessions())
 
     def close(self) -> None:
         if self.heartbeat is not None:

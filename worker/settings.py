@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         ge=0,
         description="fault injection (crash tests): sleep between the WARC fsync and the DB commit",
     )
+    timings_file: Path | None = Field(
+        default=None,
+        description="append where each capture's wall time went, and the run's start and end "
+        "marks, as JSON lines (worker.timings; for bench/); off by default",
+    )
 
     # link-rot watch (worker.capture.recheck, .fallbacks) and sources that resist capture
     recheck_healthy_days: float = Field(default=7, gt=0, description="re-check healthy sources")

@@ -40,8 +40,9 @@ def september_run(
     # no pause between requests to one host: the RFE/RL CDN alone serves ~270 photos, styles
     # and fonts of this digest, which at the default 0.5 s take a minute (politeness has its
     # own tests; bench/ measures what it costs)
+    data = tmp_path_factory.mktemp("data")
     settings = load_settings(
-        data_dir=tmp_path_factory.mktemp("data"), concurrency=4, per_host_delay=0.0
+        data_dir=data, concurrency=4, per_host_delay=0.0, timings_file=data / "timings.jsonl"
     )
     digest = parse_digest(read_digest_file(DIGEST), name=DIGEST.stem)
     outcome = run_digest(settings, digest, source_name=str(DIGEST), timeout=300)
@@ -204,3 +205,30 @@ def test_every_ok_page_has_its_requisites_archived(
     for host in ("www.googletagmanager.com", "mc.yandex.ru"):
         assert not fixture_web_session.hits(host)
     assert fixture_web_session.hits("gdb.rferl.org")
+
+
+def test_timings_account_for_each_capture_and_the_runs_fixed_costs(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    # what bench/ reads to say where a capture's wall time went (worker.timings)
+    settings, outcome = september_run
+    assert settings.timings_file is not None
+    lines = [json.loads(t) for t in settings.timings_file.read_text().splitlines()]
+    # (a second delivery of a finished job says so: `repeated`)
+    captures = [line for line in lines if "status" in line and not line["repeated"]]
+    marks = [line["mark"] for line in lines if "mark" in line]
+    fetched = [s for s in outcome.report.sources if s.status is not SourceStatus.NOT_PUBLIC]
+    assert len({c["job_id"] for c in captures}) == len(fetched)
+    for line in captures:
+        spans = line["spans"]
+        # the steps are exclusive: with `other`, they add up to the capture's wall time
+        assert sum(spans.values()) == pytest.approx(line["total"], rel=1e-6)
+        assert line["ended"] - line["began"] == pytest.approx(line["total"], abs=1e-3)
+        assert {"claim", "db_lock", "fetch", "host_turn", "judge", "commit"} <= set(spans)
+    steps = set().union(*(c["spans"] for c in captures))
+    # extraction in its processes, apart from the wait for one; the probe names the
+    # fetches inside it after itself; requisites are fetched on threads of their own
+    assert {"extract", "extract_wait", "write", "fsync", "probe.fetch", "requisites"} <= steps
+    begun = ["runtime", "run_rows", "worker", "enqueued"]
+    ended = ["finalize", "report_built", "report_files", "run_done", "seen_done"]
+    assert marks == [*begun, *ended, "worker_stopped"]

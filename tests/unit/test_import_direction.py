@@ -23,6 +23,7 @@ RANKS = {
     "archive": 1,  # WARC bytes and what reads them: schemas only
     "worker": 2,
     "worker.settings": 2,
+    "worker.timings": 2,  # bench's stopwatch: the standard library only
     "worker.store": 3,  # the models and their migrations
     "worker.fetch": 3,
     "worker.extract": 3,

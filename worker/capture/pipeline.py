@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from worker import timings
 from worker.capture import steps as capture_steps
 from worker.custody import events as custody_events
 from worker.custody import log as custody
@@ -69,9 +70,17 @@ class Outcome:
 
 
 def capture_one(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | None) -> Outcome:
+    # where its wall time goes, for bench/ (off unless settings.timings_file is set)
+    with timings.capture(runtime.settings.timings_file, run_id=run_id, job_id=job_id) as line:
+        outcome = _capture(runtime, run_id, job_id, task_id=task_id)
+        line.update(status=outcome.status, repeated=outcome.repeated)
+        return outcome
+
+
+def _capture(runtime: Runtime, run_id: str, job_id: int, *, task_id: str | None) -> Outcome:
     settings = runtime.settings
     # 1 claim
-    with runtime.writing() as session:
+    with timings.span("claim"), runtime.writing() as session:
         claim = jobs.claim_job(
             session,
             job_id,
@@ -158,7 +167,7 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
             if written is not None:
                 written.add_rows(session, url)
 
-        with runtime.writing() as session:
+        with timings.span("commit"), runtime.writing() as session:
             jobs.finish_job(
                 session,
                 job_id,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from archive.records import HttpExchange
 from archive.warc_writer import WarcBatch, WrittenRecord
 from schemas import Evidence, Problem, ProblemCode
+from worker import timings
 from worker.capture import browser, mode, screenshot, vantage
 from worker.capture import requisites as page_requisites
 from worker.capture.requisite_links import Link
@@ -101,8 +102,12 @@ def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Ob
             else:
                 again.close()
         # an `ok`-looking page is compared with a random sibling path: soft-404
-        probe = soft404.probe_for(runtime, result, page, lambda r: extract_fetched(runtime, r)[0])
-        evidence = evidence_for(result, page, probe=probe)
+        with timings.span("probe", group=True):
+            probe = soft404.probe_for(
+                runtime, result, page, lambda r: extract_fetched(runtime, r)[0]
+            )
+        with timings.span("judge"):
+            evidence = evidence_for(result, page, probe=probe)
         if capped is not None:  # a gzip/brotli bomb or an oversized page was cut for extraction
             evidence.problems.append(capped)
         sites.after_verify(prepared, evidence)  # a login page despite the profile
@@ -182,22 +187,26 @@ def write_records(
     if seen.browsed is not None:  # the browser's own requests and its screenshot
         found, png = seen.browsed.requisites, seen.browsed.png
     else:
-        found = page_requisites.gather(
-            runtime,
-            seen.result,
-            cookies=seen.prepared.cookies,
-            via=(seen.path.client, seen.path.policy) if seen.path is not None else None,
-        )
-        png = (
-            screenshot.for_capture(runtime.settings, seen.result, seen.page)
-            if screenshots
-            else None
-        )
+        with timings.span("requisites"):  # fetched on threads of their own
+            found = page_requisites.gather(
+                runtime,
+                seen.result,
+                cookies=seen.prepared.cookies,
+                via=(seen.path.client, seen.path.policy) if seen.path is not None else None,
+            )
+        with timings.span("screenshot"):
+            png = (
+                screenshot.for_capture(runtime.settings, seen.result, seen.page)
+                if screenshots
+                else None
+            )
     try:
-        written = _archive(runtime, seen, found, png=png)
+        with timings.span("write"):
+            written = _archive(runtime, seen, found, png=png)
     finally:
         found.close()
-    runtime.writer.sync()  # the WARC bytes are on disk before the row that points there
+    with timings.span("fsync"):
+        runtime.writer.sync()  # the WARC bytes are on disk before the row that points there
     return written
 
 
@@ -220,9 +229,12 @@ def extract_fetched(
     if rendered is not None:
         data, content_type, charset = rendered.encode("utf-8"), "text/html", "utf-8"
     else:
-        body = decode_body(
-            final, max_bytes=settings.max_html_bytes, max_ratio=settings.max_decompression_ratio
-        )
+        with timings.span("decode"):
+            body = decode_body(
+                final,
+                max_bytes=settings.max_html_bytes,
+                max_ratio=settings.max_decompression_ratio,
+            )
         data = body.data
         if body.problem:
             log.info("decoding %s: %s", final.url, body.problem)

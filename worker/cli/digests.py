@@ -16,6 +16,7 @@ from rich.text import Text
 
 from archive.web.render import render_html
 from schemas import Digest, Report
+from worker import timings
 from worker.cli.common import (
     BrokerOpt,
     DataDirOpt,
@@ -99,6 +100,7 @@ def run(
 ) -> None:
     """Parse, queue every source, show progress, wait, and write the report."""
     settings = cli_settings(data_dir=data_dir, broker_url=broker_url, concurrency=concurrency)
+    timings.mark(settings.timings_file, "command")  # imports done, the command begins
     parsed = load_digest(digest, year)
     console.print(
         f"{parsed.title}: {len(parsed.incidents)} incidents, {len(parsed.sources)} sources, "
@@ -137,6 +139,7 @@ def run(
     _print_summary(outcome.report)
     for path in files.values():
         console.print(f"wrote {path}")
+    timings.mark(settings.timings_file, "report_written")
 
 
 def _write_all(report: Report, out_dir: Path, *, sealed: Path | None = None) -> dict[str, Path]:

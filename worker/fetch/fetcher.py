@@ -38,6 +38,7 @@ from typing import BinaryIO, cast
 import httpx
 
 from archive.records import HttpExchange, Truncation
+from worker import timings
 from worker.fetch.egress import ALLOWED_SCHEMES, EgressPolicy
 from worker.fetch.errors import (
     BadLocation,
@@ -314,6 +315,7 @@ def _jar_state(jar: httpx.Cookies) -> tuple[tuple[str, str, str, str], ...]:
     return tuple(sorted((c.domain, c.path, c.name, c.value or "") for c in jar.jar))
 
 
+@timings.timed("fetch")  # each attempt (the retries' sleeps are `retry_wait`)
 def fetch(
     url: str,
     client: httpx.Client,
@@ -359,6 +361,7 @@ def fetch(
                 break
             proxied = policy.is_proxied(current) if policy else False
             with _host_slot(gate, current) as waited:
+                timings.add("host_turn", waited)
                 deadline += waited  # politeness is our own delay, not the server's
                 hop = _one_hop(
                     client,
@@ -535,5 +538,6 @@ def fetch_with_retries(
         reasons.append(why)
         logger.info("retrying %s in %.1fs (attempt %d: %s)", url, delay, attempt + 1, why)
         result.close()
-        sleep(delay)
+        with timings.span("retry_wait"):
+            sleep(delay)
         attempt += 1

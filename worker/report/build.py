@@ -39,6 +39,7 @@ from schemas import (
     SourceStatus,
     Verdict,
 )
+from worker import timings
 from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args
@@ -505,6 +506,8 @@ def current_report(session: Session, settings: Settings, run_id: str) -> Report:
 def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
     """Chord body: build the report from the database, write it, mark the run done."""
     settings = runtime.settings
+    marks = settings.timings_file
+    timings.mark(marks, "finalize")
     with runtime.sessions() as session:
         report = build_report(
             session,
@@ -513,9 +516,12 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
             replay_url=ReplayUrl(settings.replay_base_url, settings.collection),
             pool=runtime.extractor,
         )
+        timings.mark(marks, "report_built")
         files = write_report_files(report, report_dir(settings, run_id))
+        timings.mark(marks, "report_files")
         _seal_custody(session, settings, run_id, files)
         mark_run(session, run_id, RunState.DONE)
+    timings.mark(marks, "run_done")
     return {"sources": len(report.sources), "captured": report.digest.counts["captured"]}
 
 
