@@ -33,6 +33,7 @@ class Measured:
     interval: float = 0.1
     procs: dict[int, ProcStats] = field(default_factory=dict)
     roots: dict[int, tuple[subprocess.Popen[bytes], str]] = field(default_factory=dict)
+    root_pids: set[int] = field(default_factory=set)  # every root started, reaped or not
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     reaped_cpu: float = 0.0
@@ -56,6 +57,7 @@ class Measured:
         if errf is not None:
             errf.close()
         self.roots[proc.pid] = (proc, label)
+        self.root_pids.add(proc.pid)
         self.procs[proc.pid] = ProcStats(label)
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -127,6 +129,21 @@ class Measured:
             except psutil.Error:
                 pass
         return total
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds by role, as last sampled (up to `interval` short at each process's
+        end): the root itself, its Python children (extraction processes and their fork
+        server), and other programs by name (valkey-server)."""
+        out: dict[str, float] = {}
+        for pid, s in self.procs.items():
+            name = s.label.rsplit("/", 1)[-1]
+            role = (
+                "main" if pid in self.root_pids
+                else "python children" if name.startswith("python")
+                else name
+            )  # fmt: skip
+            out[role] = out.get(role, 0.0) + s.cpu
+        return out
 
     def peaks(self) -> dict[str, int]:
         """Peak RSS by label (the largest of processes sharing one label)."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import scenarios
+from bench import breakdown, scenarios
 from bench.scenarios import MB, Result
 from bench.site import BenchUrl, SiteSpec, build_digest, build_urls, sample_urls
 from bench.web import site_args, site_argv, spec_from
@@ -389,6 +389,16 @@ def _extras(
                 f"last capture to exit {end:.1f} s; fixed cost target ≤ 1.5 s at each end: "
                 f"{verdict(start <= 1.5 and end <= 1.5)}"
             )
+            summary = e.get("breakdown")
+            if isinstance(summary, dict):
+                targets += breakdown.describe(key, summary)
+            by_process = e.get("cpu_by_process")
+            if isinstance(by_process, dict):
+                n = _median(runs[key]).urls
+                targets.append(
+                    f"{key}: CPU ms per URL by process (sampled): "
+                    + ", ".join(f"{k} {1000 * v / n:.1f}" for k, v in sorted(by_process.items()))
+                )
     for key in ("run", "run_req", "workers"):
         if key in runs:
             r = _median(runs[key])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from bench import breakdown
 from bench.procs import Measured
 
 PY = sys.executable
@@ -79,16 +80,22 @@ def embedded_run(
     argv += ["--data-dir", str(data)]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
-    env = bench_env(proxy, SOURCEVAULT_REQUISITES=str(requisites).lower())
+    timings = work / "timings.jsonl"  # where each capture's time went (worker.timings)
+    env = bench_env(
+        proxy, SOURCEVAULT_REQUISITES=str(requisites).lower(), SOURCEVAULT_TIMINGS_FILE=str(timings)
+    )
     start, began = time.perf_counter(), dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    began_at = time.time()
     proc = m.start("run", argv, env=env, log=work / "run.log")
     rc = m.wait(proc, timeout=3600)
-    seconds = time.perf_counter() - start
+    seconds, ended_at = time.perf_counter() - start, time.time()
     m.stop()
     if rc != 0:
         raise RuntimeError(f"sourcevault run exited {rc}: see {work / 'run.log'}")
     counts = json.loads((work / "report" / "report.json").read_text())["digest"]["counts"]
     extra = {"counts": _status_counts(counts), **phases(data / "sourcevault.db", began, seconds)}
+    extra["breakdown"] = breakdown.summarise(timings, began=began_at, ended=ended_at)
+    extra["cpu_by_process"] = m.cpu_by_process()
     return Result("run", n_urls, seconds, m.reaped_cpu, m.peaks(), extra)
 
 
