@@ -6,6 +6,8 @@ the operator's tools); importing them registers them on `app`.
 
 from __future__ import annotations
 
+import gc
+
 from worker.cli import digests, ops
 from worker.cli.common import app, printable
 
@@ -13,4 +15,10 @@ __all__ = ["app", "digests", "main", "ops", "printable"]
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # At exit the interpreter's last collections walk every object `run` left
+        # (~1 s after a 300-source run); frozen, they are skipped. Nothing else changes:
+        # atexit handlers still run, files are still flushed and closed.
+        gc.freeze()

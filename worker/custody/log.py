@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from worker.store.models import CaptureJob, CustodyEntry
@@ -201,7 +201,8 @@ def append_chains(
         for chain, seq, digest in rows:
             if chain not in heads or seq > heads[chain][0]:
                 heads[chain] = (seq, digest)
-    out = []
+    out: list[list[CustodyEntry]] = []
+    values: list[dict[str, Any]] = []
     for source_key, events in batches:
         chain = source_key.chain
         seq, prev = heads.get(chain, (0, GENESIS))
@@ -209,13 +210,23 @@ def append_chains(
         for event in events:
             seq += 1
             entry = _entry(source_key, seq, prev, event, clock)
-            session.add(entry)
             entries.append(entry)
+            values.append({c: getattr(entry, c) for c in _COLUMNS})
             prev = entry.hash
         heads[chain] = (seq, prev)  # a chain named twice goes on from its first batch
         out.append(entries)
-    session.flush()  # the next append in this transaction must see these
+    # one multi-row INSERT, not the unit of work's bookkeeping per object (most of a
+    # capture's commit); executed now, so the next append in this transaction sees them.
+    # The entries returned are the values inserted, not objects of the session.
+    if values:
+        session.execute(insert(CustodyEntry), values)
     return out
+
+
+_COLUMNS = (
+    *("run_id", "job_id", "canonical_url", "chain", "seq", "event", "data", "sealed"),
+    *("prev_hash", "hash"),
+)
 
 
 def _entry(source_key: ChainKey, seq: int, prev: str, event: Event, clock: Clock) -> CustodyEntry:
