@@ -33,7 +33,8 @@ END = [
     ("report_files", "report files"),
     ("run_done", "seal + done"),
     ("seen_done", "`run` sees it"),
-    ("worker_stopped", "worker + broker stop"),
+    ("worker_stopped", "worker stop"),
+    ("broker_stopped", "broker stop"),
     ("report_written", "report copied + HTML"),
     ("exit", "interpreter exit"),
 ]

@@ -168,6 +168,7 @@ def _broker(settings: Settings) -> Iterator[None]:
         app.conf.broker_transport_options = options
         with in_process_worker(app, concurrency=settings.concurrency):
             yield
+        timings.mark(settings.timings_file, "worker_stopped")
 
 
 def run_digest(
@@ -191,7 +192,7 @@ def run_digest(
         timings.mark(marks, "enqueued")
         wait_for_run(runtime, run_id, on_progress=on_progress, timeout=timeout)
         timings.mark(marks, "seen_done")
-    timings.mark(marks, "worker_stopped")
+    timings.mark(marks, "broker_stopped")
     with runtime.sessions() as session:
         run = session.get(Run, run_id)
         if run is not None and run.state == RunState.FAILED:

@@ -91,3 +91,10 @@ def square_where(item: tuple[int, int]) -> tuple[int, int]:
     if x < 0 and os.getpid() != parent:
         os._exit(1)
     return x * x, os.getpid()
+
+
+def frozen_objects(_item: object) -> int:
+    """How many objects the collector leaves alone in this process (gc.freeze)."""
+    import gc
+
+    return gc.get_freeze_count()
