@@ -33,6 +33,9 @@ from worker.store.models import Run, RunState
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.3
+# once every job has ended only the report is awaited: look often, the command's last
+# wait should not be a polling interval (a query of one run's counts is cheap)
+FINISHING_POLL_SECONDS = 0.05
 EMBEDDED_POLL_SECONDS = 0.2
 # When every job is finished but the chord callback has not marked the run done for this
 # long (a header task failed for good, or the callback was lost), finalize here.
@@ -239,4 +242,4 @@ def wait_for_run(
                 f"({progress.done}/{progress.total} sources done); it goes on in the "
                 f"background on a deployment: `sourcevault status {run_id}`"
             )
-        sleep(POLL_SECONDS)
+        sleep(POLL_SECONDS if all_finished_since is None else FINISHING_POLL_SECONDS)
