@@ -49,7 +49,12 @@ import pytest
 
 from archive.warc_reader import ArchivedRecord, check_file, read_record
 from tests.fixtureweb import FixtureWeb, route_through, start_fixture_web
-from tests.fixtureweb.fault_pages import BAD_TLS_HOST, HEALTHY_PATH, install_fault_pages
+from tests.fixtureweb.fault_pages import (
+    BAD_TLS_HOST,
+    HEALTHY_PATH,
+    brotli_bomb,
+    install_fault_pages,
+)
 from tests.integration.fault_capture import MIB, Captured, capture, fault_settings
 from worker.fetch.egress import EgressPolicy, PinnedTransport
 from worker.runtime import Runtime, build_runtime
@@ -67,6 +72,9 @@ FAULTS = "https://faults.test"
 @pytest.fixture(scope="module")
 def hostile_web() -> Iterator[FixtureWeb]:
     fw = install_fault_pages(start_fixture_web(None))
+    # built once, now: building the 1 GiB bomb (~2 s on a busy machine) in the server's
+    # thread on the first request ate the client's 3 s deadline it is meant to test
+    brotli_bomb()
     try:
         yield fw
     finally:
