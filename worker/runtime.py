@@ -32,6 +32,7 @@ from worker.pool import Extractor, InlineExtractor, build_extractor
 from worker.settings import Settings
 from worker.store import jobs, sweep
 from worker.store.engine import make_engine, make_session_factory
+from worker.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ class Runtime:
     heartbeat: sweep.Heartbeat | None = None
     # other network paths (SOURCEVAULT_VANTAGES): name -> (client, policy), in order
     vantages: dict[str, tuple[httpx.Client, EgressPolicy]] = field(default_factory=dict)
+    # finished captures of this process's threads, committed together in the write turn
+    committer: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.committer = GroupCommit(self.sessions, self.write_lock)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Session]:

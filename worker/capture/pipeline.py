@@ -36,6 +36,7 @@ from worker.custody import events as custody_events
 from worker.custody import log as custody
 from worker.runtime import Runtime
 from worker.store import jobs
+from worker.store.group_commit import Skip
 from worker.store.models import EvidenceRow
 
 log = logging.getLogger(__name__)
@@ -167,16 +168,24 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
             if written is not None:
                 written.add_rows(session, url)
 
-        with timings.span("commit"), runtime.writing() as session:
-            jobs.finish_job(
-                session,
-                job_id,
-                attempt_id,
-                capture=capture,
-                evidence=evidence,
-                extra_rows=extra_rows,
-            )
-            capture_id = capture.id if capture is not None else None
+        def finish(session: Session) -> None:
+            try:
+                jobs.finish_job(
+                    session,
+                    job_id,
+                    attempt_id,
+                    capture=capture,
+                    evidence=evidence,
+                    extra_rows=extra_rows,
+                    commit=False,
+                )
+            except jobs.ClaimLost as exc:  # raised before it wrote anything
+                raise Skip(exc) from exc
+
+        # committed with the captures other threads finish meanwhile, in one transaction
+        with timings.span("commit"):
+            runtime.committer.run(finish)
+        capture_id = capture.id if capture is not None else None
         return Outcome(job_id, evidence.status, capture_id)
     finally:
         seen.close()

@@ -250,15 +250,19 @@ def finish_job(
     capture: CaptureRow | None,
     evidence: Evidence,
     extra_rows: Callable[[Session], None] | None = None,
+    commit: bool = True,
 ) -> None:
     """Save capture + evidence and mark the job done, in one transaction.
 
     `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
+    Without `commit` the caller's transaction holds other work too (worker.store.
+    group_commit): a lost claim then raises before this wrote anything, and rolls nothing back.
     """
     # Ours only while our attempt is open: a sweeper or a later delivery that took the job
     # over (our worker looked dead) closed it, and its capture is the one that counts.
     if not _close_attempt(session, attempt_id, "done", evidence.status):
-        session.rollback()
+        if commit:
+            session.rollback()
         raise ClaimLost(f"capture job {job_id}: attempt {attempt_id} was taken over")
     if capture is not None:
         capture.job_id = job_id
@@ -276,7 +280,8 @@ def finish_job(
     if extra_rows is not None:
         session.flush()  # the capture row gets its id first
         extra_rows(session)
-    session.commit()
+    if commit:
+        session.commit()
 
 
 def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str, Any]) -> None:
