@@ -137,3 +137,25 @@ def test_a_database_error_in_one_work_fails_it_alone(sessions: sessionmaker[Sess
     errors = _together(group, [_insert("a"), _insert("taken"), _insert("b")])
     assert isinstance(errors[1], Exception) and errors[0] is None and errors[2] is None
     assert _names(sessions) == {"taken", "a", "b"}
+
+
+def test_an_error_of_the_group_itself_reaches_its_threads_and_the_next_batch_runs(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worker.store.group_commit as group_commit
+
+    def broken_cleanup(_objects: list[object]) -> None:
+        raise RuntimeError("a bug in the group's own code")
+
+    monkeypatch.setattr(group_commit, "_forget_keys", broken_cleanup)
+    group = GroupCommit(sessions)
+
+    def broken(_session: Session) -> None:
+        raise ValueError("a bug in one capture")
+
+    errors = _together(group, [_insert("r0"), _insert("r1"), broken])
+    assert len(errors) == 3  # every thread returned: none waits for good
+    assert errors[0] is None  # the leader's own batch, before the broken one
+    assert isinstance(errors[1], RuntimeError) and isinstance(errors[2], RuntimeError)
+    group.run(_insert("after"))  # the lead was handed back
+    assert "after" in _names(sessions)

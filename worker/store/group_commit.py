@@ -94,7 +94,11 @@ class GroupCommit:
         with self._mutex:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-        self._commit(batch)
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # a bug here must not leave the batch waiting forever
+            for item in batch:
+                item.error = item.error or exc
         for item in batch:
             item.done.set()
         with self._mutex:
