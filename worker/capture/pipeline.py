@@ -14,7 +14,8 @@
 
 Steps 2-6 are `worker.capture.steps` (observe, write_records), which re-checks call too.
     7 commit     fsync the WARC, then capture + evidence + custody entries + job done in
-                 one transaction
+                 one transaction, shared with the captures other threads of this process
+                 finish meanwhile (worker.store.group_commit: one commit for all of them)
 
 Records of one capture are written in one locked batch, after the fetch and extraction,
 so a failure never leaves half a capture in a WARC file that stays open.
