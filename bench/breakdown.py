@@ -31,8 +31,8 @@ END = [
     ("finalize", "chord callback"),
     ("report_built", "report built"),
     ("report_files", "report files"),
-    ("run_done", "seal + done"),
-    ("seen_done", "`run` sees it"),
+    ("sealed", "custody seal"),
+    ("seen_done", "run marked done, `run` sees it"),
     ("worker_stopped", "worker stop"),
     ("broker_stopped", "broker stop"),
     ("report_written", "report copied + HTML"),
@@ -68,11 +68,14 @@ def summarise(path: Path, *, began: float, ended: float) -> dict[str, object]:
         spans.sort()
         gaps += [b0 - a1 for (_a0, a1), (b0, _b1) in itertools.pairwise(spans)]
     busy = sum(c["total"] for c in captures) / (len(threads) * max(last - first, 1e-9))
+    held = sorted(1000 * c["total"] for c in captures)
     points = {**marks, "first_claim": first, "exit": ended}
     return {
         "captures": n,
         "threads": len(threads),
-        "held_ms": 1000 * statistics.fmean(c["total"] for c in captures),
+        "held_ms": statistics.fmean(held),
+        "held_p50_ms": held[len(held) // 2],
+        "held_p90_ms": held[min(len(held) - 1, len(held) * 9 // 10)],
         "steps_ms": steps_ms,
         "busy": busy,
         "between_ms": 1000 * statistics.median(gaps) if gaps else 0.0,

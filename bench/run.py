@@ -378,18 +378,18 @@ def _extras(
         if key in runs and "start_s" in _median(runs[key]).extra:
             e = _median(runs[key]).extra
             start, capture, end = (float(e[k]) for k in ("start_s", "capture_s", "end_s"))  # type: ignore[arg-type]
+            summary = e.get("breakdown")
             held = ""
-            if "held_p50_s" in e:
+            if isinstance(summary, dict) and summary:
                 held = (
-                    f" (a capture holds its thread {1000 * float(e['held_p50_s']):.0f} ms at the "  # type: ignore[arg-type]
-                    f"median, {1000 * float(e['held_p90_s']):.0f} ms at p90)"  # type: ignore[arg-type]
+                    f" (a capture holds its thread {summary['held_p50_ms']:.0f} ms at the "
+                    f"median, {summary['held_p90_ms']:.0f} ms at p90)"
                 )
             targets.append(
                 f"{key}: start to first claim {start:.1f} s, capture phase {capture:.1f} s{held}, "
                 f"last capture to exit {end:.1f} s; fixed cost target ≤ 1.5 s at each end: "
                 f"{verdict(start <= 1.5 and end <= 1.5)}"
             )
-            summary = e.get("breakdown")
             if isinstance(summary, dict):
                 targets += breakdown.describe(key, summary)
             by_process = e.get("cpu_by_process")

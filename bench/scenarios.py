@@ -111,16 +111,7 @@ def phases(db: Path, began: dt.datetime, seconds: float) -> dict[str, float]:
     spans = [tuple(dt.datetime.fromisoformat(v) for v in row) for row in rows]
     first, last = min(a for a, _ in spans), max(b for _, b in spans)
     head, middle = (first - began).total_seconds(), (last - first).total_seconds()
-    # how long one capture holds its thread, claim to finish: against the site's latency
-    # per hop, the rest is the worker's own time (host turn, extraction, write, commit)
-    held = sorted((b - a).total_seconds() for a, b in spans)
-    return {
-        "start_s": head,
-        "capture_s": middle,
-        "end_s": seconds - head - middle,
-        "held_p50_s": held[len(held) // 2],
-        "held_p90_s": held[min(len(held) - 1, len(held) * 9 // 10)],
-    }
+    return {"start_s": head, "capture_s": middle, "end_s": seconds - head - middle}
 
 
 def _status_counts(counts: dict[str, int]) -> dict[str, int]:

@@ -48,7 +48,6 @@ __all__ = ["Extractor", "InlineExtractor", "ProcessExtractor", "build_extractor"
 ExtractFn = Callable[..., ExtractedPage | ExtractionFailure]
 A = TypeVar("A")
 R = TypeVar("R")
-PageOrFailure = ExtractedPage | ExtractionFailure
 
 
 class Extractor(Protocol):
@@ -239,7 +238,9 @@ class ProcessExtractor:
             _end_pool(pool, wait=True)
 
 
-def _timed(fn: ExtractFn, html: bytes, **kwargs: object) -> tuple[float, PageOrFailure]:
+def _timed(
+    fn: ExtractFn, html: bytes, **kwargs: object
+) -> tuple[float, ExtractedPage | ExtractionFailure]:
     """`fn`'s result and its seconds in the extraction process (worker.timings: the rest
     of the caller's wait is pickling and queueing)."""
     t0 = time.perf_counter()

@@ -69,10 +69,9 @@ class Runtime:
     def writing(self) -> Iterator[Session]:
         """A session for one write transaction, taken in turn with this process's other
         writers on SQLite."""
-        with contextlib.ExitStack() as stack:
-            with timings.span("db_lock"):  # the turn, apart from the transaction itself
-                stack.enter_context(self.write_lock)
-            yield stack.enter_context(self.sessions())
+        # the wait for the turn is its own step, apart from the transaction itself
+        with timings.entering("db_lock", self.write_lock), self.sessions() as session:
+            yield session
 
     def close(self) -> None:
         if self.heartbeat is not None:
@@ -109,9 +108,7 @@ def build_runtime(settings: Settings, *, transport: httpx.BaseTransport | None =
         collection=collection,
         gate=build_gate(settings),  # shared in Redis on a deployment, per process embedded
         extractor=build_extractor(settings.extract_processes, timeout=settings.extract_timeout),
-        write_lock=threading.Lock()
-        if engine.dialect.name == "sqlite"
-        else contextlib.nullcontext(),
+        write_lock=_write_lock(engine),
     )
     runtime.heartbeat = sweep.Heartbeat(runtime.writing, settings.claim_heartbeat_interval)
     runtime.vantages = {

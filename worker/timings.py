@@ -17,13 +17,15 @@ import contextlib
 import contextvars
 import functools
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-__all__ = ["Stopwatch", "add", "capture", "mark", "span", "timed"]
+__all__ = ["Stopwatch", "add", "capture", "entering", "mark", "span", "timed"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,6 +34,7 @@ _current: contextvars.ContextVar[Stopwatch | None] = contextvars.ContextVar(
     "sourcevault_timings", default=None
 )
 _append_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class Stopwatch:
@@ -111,6 +114,15 @@ def timed(name: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
     return decorate
 
 
+@contextlib.contextmanager
+def entering(name: str, manager: AbstractContextManager[object]) -> Iterator[None]:
+    """`with manager:`, the wait to enter it counted as step `name` (a lock's turn)."""
+    with contextlib.ExitStack() as stack:
+        with span(name):
+            stack.enter_context(manager)
+        yield
+
+
 def add(name: str, seconds: float) -> None:
     watch = _current.get()
     if watch is not None:
@@ -140,6 +152,10 @@ def mark(path: Path | None, name: str) -> None:
 
 
 def _append(path: Path, line: dict[str, object]) -> None:
+    """A diagnostic: a file that cannot be written is logged, never a capture's failure."""
     text = json.dumps(line, separators=(",", ":")) + "\n"
-    with _append_lock, path.open("a", encoding="utf-8") as out:
-        out.write(text)
+    try:
+        with _append_lock, path.open("a", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        log.warning("SOURCEVAULT_TIMINGS_FILE %s: cannot append: %s", path, exc)

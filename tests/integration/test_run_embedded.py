@@ -230,5 +230,5 @@ def test_timings_account_for_each_capture_and_the_runs_fixed_costs(
     # fetches inside it after itself; requisites are fetched on threads of their own
     assert {"extract", "extract_wait", "write", "fsync", "probe.fetch", "requisites"} <= steps
     begun = ["runtime", "run_rows", "worker", "enqueued"]
-    ended = ["finalize", "report_built", "report_files", "run_done", "seen_done"]
+    ended = ["finalize", "report_built", "report_files", "sealed", "seen_done"]
     assert marks == [*begun, *ended, "worker_stopped", "broker_stopped"]

@@ -28,7 +28,7 @@ def test_steps_threads_gaps_and_the_fixed_costs(tmp_path: Path) -> None:
         # a second delivery of a finished job is not a capture
         _capture(2, 103.0, {"claim": 9.0}, repeated=True),
         json.dumps({"mark": "finalize", "at": 103.5}),
-        json.dumps({"mark": "run_done", "at": 104.0}),
+        json.dumps({"mark": "sealed", "at": 104.0}),
     ]
     path = tmp_path / "timings.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -41,6 +41,7 @@ def test_steps_threads_gaps_and_the_fixed_costs(tmp_path: Path) -> None:
     )
     assert next(iter(steps)) == "fetch"  # the largest first
     assert s["held_ms"] == pytest.approx(2500 / 3)
+    assert s["held_p50_ms"] == pytest.approx(1000) and s["held_p90_ms"] == pytest.approx(1000)
     assert s["between_ms"] == pytest.approx(250.0)  # thread 1: 102.5 → 102.75
     # 2.5 s of captures on 2 threads over 101.5 → 103.25
     assert s["busy"] == pytest.approx(2.5 / (2 * 1.75))
@@ -54,7 +55,7 @@ def test_steps_threads_gaps_and_the_fixed_costs(tmp_path: Path) -> None:
     ]
     assert [sec for _, sec in start] == pytest.approx([0.5, 0.5, 0.25, 0.25])
     # from the last capture's end (103.25), the marks present, then the exit
-    assert [label for label, _ in end] == ["chord callback", "seal + done", "interpreter exit"]
+    assert [label for label, _ in end] == ["chord callback", "custody seal", "interpreter exit"]
     assert [sec for _, sec in end] == pytest.approx([0.25, 0.5, 1.0])
     text = "\n".join(describe("run", s))
     assert "fetch 333" in text and "busy capturing 71%" in text and "enqueue 0.25" in text

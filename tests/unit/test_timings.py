@@ -74,3 +74,15 @@ def test_marks_and_captures_append_to_one_file(tmp_path: Path) -> None:
     lines = _lines(out)
     assert lines[0]["mark"] == "runtime" and lines[-1]["mark"] == "run_done"
     assert sorted(line["job_id"] for line in lines[1:-1]) == list(range(8))  # type: ignore[type-var]
+
+
+def test_a_timings_file_that_cannot_be_written_is_logged_and_changes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "no-such-dir" / "t.jsonl"
+    with timings.capture(out, job_id=1) as line:
+        line["status"] = "ok"
+    timings.mark(out, "runtime")
+    assert not out.parent.exists()
+    assert sum("cannot append" in r.getMessage() for r in caplog.records) == 2
+    assert str(out) in caplog.records[0].getMessage()

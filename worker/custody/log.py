@@ -224,8 +224,16 @@ def append_chains(
 
 
 _COLUMNS = (
-    *("run_id", "job_id", "canonical_url", "chain", "seq", "event", "data", "sealed"),
-    *("prev_hash", "hash"),
+    "run_id",
+    "job_id",
+    "canonical_url",
+    "chain",
+    "seq",
+    "event",
+    "data",
+    "sealed",
+    "prev_hash",
+    "hash",
 )
 
 

@@ -520,8 +520,9 @@ def finalize(runtime: Runtime, run_id: str) -> dict[str, object]:
         files = write_report_files(report, report_dir(settings, run_id))
         timings.mark(marks, "report_files")
         _seal_custody(session, settings, run_id, files)
+        # before the run is marked done: `run` may see it done at once (its own mark next)
+        timings.mark(marks, "sealed")
         mark_run(session, run_id, RunState.DONE)
-    timings.mark(marks, "run_done")
     return {"sources": len(report.sources), "captured": report.digest.counts["captured"]}
 
 

@@ -110,17 +110,14 @@ class GroupCommit:
                 self._leading = False
 
     def _commit(self, batch: list[_Item]) -> None:
-        with contextlib.ExitStack() as stack:
-            with timings.span("db_lock"):
-                stack.enter_context(self._turn)
+        with timings.entering("db_lock", self._turn):
             failed = self._together(batch)
-            if failed is None:
+            if failed is None or len(batch) == 1:
                 return
             # one work raised: the batch is rolled back; the others again, each alone
             for item in batch:
-                if item is failed or item.error is not None:
-                    continue
-                self._alone(item)
+                if item is not failed and item.error is None:
+                    self._together([item])
 
     def _together(self, batch: list[_Item]) -> _Item | None:
         """Every work in one transaction; the item whose error rolled it back, if any."""
@@ -137,9 +134,7 @@ class GroupCommit:
             self.batches += 1
             return None
         except BaseException as exc:
-            inserted = [obj for obj in session if inspect(obj).pending or inspect(obj).persistent]
-            session.rollback()
-            _forget_keys(inserted)
+            _roll_back(session)
             if current is None:  # the commit itself failed: every work gets its error
                 for item in batch:
                     item.error = item.error or exc
@@ -149,22 +144,13 @@ class GroupCommit:
         finally:
             session.close()
 
-    def _alone(self, item: _Item) -> None:
-        session = self._sessions()
-        try:
-            item.work(session)
-            session.commit()
-            self.batches += 1
-        except Skip as skip:
-            session.rollback()
-            item.error = skip.error
-        except BaseException as exc:
-            inserted = [obj for obj in session if inspect(obj).pending or inspect(obj).persistent]
-            session.rollback()
-            _forget_keys(inserted)
-            item.error = exc
-        finally:
-            session.close()
+
+def _roll_back(session: Session) -> None:
+    """Roll back, then clear the primary keys the transaction had given the objects it
+    inserted: added again, they are inserted with new ones."""
+    inserted = [obj for obj in session if inspect(obj).pending or inspect(obj).persistent]
+    session.rollback()
+    _forget_keys(inserted)
 
 
 def _forget_keys(objects: list[object]) -> None:
