@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, paragraphs_of
 from tests.fixtureweb.reprints import ORIGINAL, UNRELATED_TEXT
-from worker.judge.syndication import MIN_SHINGLES, same_texts, shingles, signature
+from worker.extract.shingles import MIN_SHINGLES, shingles, signature
+from worker.judge.syndication import same_texts
 
 ALTAYEV = "\n".join(paragraphs_of(next(p for p in SEPTEMBER_PAGES if p.url == ORIGINAL)))
 OTHER_AZ = next(p for p in SEPTEMBER_PAGES if p.kind == "azattyq")

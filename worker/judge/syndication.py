@@ -4,32 +4,19 @@ Kazakh news is reprinted widely (kaztag, informburo, vlast, tirek and Telegram c
 copy each other). `same_texts(texts)` finds the pairs of extracted texts that tell the
 same story, with datasketch's MinHash LSH over word 5-gram shingles, then confirms each
 candidate with the exact Jaccard similarity of the two shingle sets (LSH only nominates).
-Shingles are taken from lower-cased, NFKC-normalised words (`\\w+`, so Cyrillic and the
-Kazakh letters ә, ғ, қ, ң, ө, ұ, ү, һ, і are letters like any other) and `ё` is read as
-`е`, as Russian spelling allows; a text with fewer than `MIN_SHINGLES` shingles is too
-short to call a copy of anything.
+The shingles and signatures are worker.extract.shingles'.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-import zlib
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from datasketch import MinHash
+from worker.extract.shingles import NUM_PERM, SCHEME, shingles, signature
 
-__all__ = ["MIN_SHINGLES", "SameText", "same_texts", "shingles", "signature"]
+__all__ = ["SameText", "same_texts"]
 
-SHINGLE = 5
-NUM_PERM = 128
-SCHEME = "affine32"  # datasketch's permutation scheme, named: signatures travel between processes
-MIN_SHINGLES = 20
 DEFAULT_THRESHOLD = 0.5
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -39,33 +26,6 @@ class SameText:
     first: Hashable
     second: Hashable
     similarity: float
-
-
-def shingles(text: str) -> set[str]:
-    """The word 5-grams of `text`, normalised (case, NFKC, ё → е)."""
-    norm = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
-    words = _WORD.findall(norm)
-    return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
-
-
-def signature(text: str) -> list[int] | None:
-    """The MinHash signature of `text`'s shingles (`NUM_PERM` values), or None for a text
-    too short to call a copy of anything. Picklable in and out: a report computes the
-    signatures of its texts on the extraction processes (worker.pool)."""
-    grams = shingles(text)
-    if len(grams) < MIN_SHINGLES:
-        return None
-    return [int(v) for v in _minhash(grams).hashvalues]
-
-
-def _minhash(grams: set[str]) -> MinHash:
-    from datasketch import MinHash
-
-    # crc32 for the shingles' base hash: a tenth of sha1's cost in Python, and the exact
-    # Jaccard confirms every pair the signatures nominate
-    sig = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32, scheme=SCHEME)
-    sig.update_batch([g.encode("utf-8") for g in grams])
-    return sig
 
 
 def same_texts(

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from schemas import Evidence, IncidentReport, Problem, ProblemCode, SameText, SourceReport
 from schemas import SourceStatus as S
-from worker.judge.syndication import same_texts, signature
+from worker.extract.shingles import signature
+from worker.judge.syndication import same_texts
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, as_utc
 
 if TYPE_CHECKING:
