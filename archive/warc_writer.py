@@ -9,7 +9,10 @@ Life of a file (pywb's MultiFileWARCWriter, minus its swallowed errors):
    be read at its offset.
 3. A write that fails half-way truncates the file back to where that write began, then
    re-raises: no half records, no silent loss.
-4. `sync()` fsyncs; the caller commits the capture to the database only after it.
+4. `sync()` fsyncs; the caller commits the capture to the database only after it. The
+   fsync runs outside the write lock (other threads go on writing) and is shared: one
+   fsync covers every batch written before it began, so threads that sync meanwhile
+   wait for it instead of each paying one of their own.
 5. Between writes, a file over `max_size` is finished: fsynced, renamed to `.warc.gz`,
    and its CDXJ lines merged into the collection index. Until then every write also
    lands in the file's live index (archive.cdxj), so open files replay too. Rotation
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 OPEN_SUFFIX = ".open"
 LIVE_LINES_KEPT = 200_000  # ~60 MB of index lines held for a file's close, at most
 WARC_SUFFIX = ".warc.gz"
+OFFSET_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,9 @@ class WarcWriter(_RecordSink):
         self.hostname = hostname or socket.gethostname()
         self.records = RecordFactory(make_id=make_id, clock=clock)
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # one fsync at a time; writes go on meanwhile
+        # (file, offset) known to be on stable storage: a sync that this covers is done
+        self._synced: tuple[str | None, int] = (None, 0)
         self._fd: int | None = None
         self._name: str | None = None  # final basename of the current file
         self._serial = 0
@@ -212,10 +219,32 @@ class WarcWriter(_RecordSink):
             self._index_live(name, start)
 
     def sync(self) -> None:
-        """Flush to stable storage. Commit captures to the database only after this."""
+        """Flush what was written before this call to stable storage. Commit captures to
+        the database only after this.
+
+        Group fsync: the fsync runs on a duplicate of the file's descriptor outside the
+        write lock (a rotation meanwhile closes only the original), one at a time; a
+        thread that finds its bytes covered by an fsync that ended while it waited
+        returns without one."""
         with self._lock:
-            if self._fd is not None:
-                os.fsync(self._fd)
+            if self._fd is None or self._name is None:
+                return
+            name, end = self._name, os.lseek(self._fd, 0, os.SEEK_END)
+            if self._covers(name, end):
+                return
+            fd = os.dup(self._fd)
+        try:
+            with self._sync_lock:
+                if self._covers(name, end):
+                    return
+                os.fsync(fd)
+                self._synced = (name, end)
+        finally:
+            os.close(fd)
+
+    def _covers(self, name: str, end: int) -> bool:
+        synced_name, synced_end = self._synced
+        return synced_name == name and synced_end >= end
 
     def close(self) -> None:
         """Finish the current file: fsync, rename to `.warc.gz`, index it."""
@@ -316,6 +345,7 @@ class WarcWriter(_RecordSink):
         final = self.archive_dir / name
         try:
             os.fsync(fd)
+            self._synced = (name, OFFSET_MAX)  # all of it, whatever a sync() waits for
             # Rename while still holding the lock: a scanner sees locked .open or .warc.gz.
             os.rename(self.archive_dir / (name + OPEN_SUFFIX), final)
             _fsync_dir(self.archive_dir)

@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -406,3 +407,99 @@ def test_failed_batch_leaves_nothing(coll: Collection) -> None:
     w.close()
     assert_all_valid(coll.archive_dir)
     assert "https://example.org/half" not in {ln.url for ln in read_index(coll.indexes_dir)}
+
+
+class _HeldFsync:
+    """os.fsync that counts its calls and, while `hold` is clear, waits in the first one:
+    the real fsync runs after, so the file is as durable as without it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+        self.hold = threading.Event()
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.calls += 1
+            self.entered.set()
+            assert self.hold.wait(10), "the held fsync was never let go"
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _sync_in_thread(w: WarcWriter) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            w.sync()
+        except BaseException as exc:  # reaches the test's assertion, not the void
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, errors
+
+
+def test_writes_go_on_while_another_thread_fsyncs(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_writer(coll)
+    w.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+    held = _HeldFsync(monkeypatch)
+    syncer, errors = _sync_in_thread(w)
+    assert held.entered.wait(10)
+    # the fsync is in progress: a whole batch still gets written (it used to wait for it)
+    with w.batch() as batch:
+        _req, resp = batch.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+    held.hold.set()
+    syncer.join(10)
+    assert not errors
+    w.sync()  # b was written after the first fsync began: it needs one of its own
+    assert held.calls == 2
+    w.sync()  # nothing new: no fsync
+    assert held.calls == 2
+    w.close()
+    (path,) = assert_all_valid(coll.archive_dir)
+    assert read_record(path, resp.offset).payload == b"<p>b</p>"
+
+
+def test_one_fsync_covers_the_syncs_that_waited_for_it(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_writer(coll)
+    held = _HeldFsync(monkeypatch)
+    w.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+    first, errors = _sync_in_thread(w)
+    assert held.entered.wait(10)
+    w.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+    # three threads written up to here wait for the turn; one fsync does for all three
+    waiting = [_sync_in_thread(w) for _ in range(3)]
+    held.hold.set()
+    for t, errs in [(first, errors), *waiting]:
+        t.join(10)
+        assert not errs
+    assert held.calls == 2
+
+
+def test_a_rotation_during_an_fsync_leaves_both_files_whole(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_writer(coll, max_size=2000)
+    noise = random.Random(7).randbytes(3000)  # gzip leaves it over max_size
+    w.write_exchange(exchange("https://example.org/a", noise))
+    held = _HeldFsync(monkeypatch)
+    syncer, errors = _sync_in_thread(w)
+    assert held.entered.wait(10)
+    # over max_size: this write finishes (fsyncs, renames, closes) the file being synced
+    monkeypatch.undo()
+    _req, resp = w.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+    held.hold.set()
+    syncer.join(10)
+    assert not errors
+    w.sync()
+    w.close()
+    files = assert_all_valid(coll.archive_dir)
+    assert len(files) == 2
+    assert resp.warc_file == files[1].name
