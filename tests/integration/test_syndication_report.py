@@ -7,21 +7,31 @@ dead now, and the report offers the live reprint archived by run A, never in its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from schemas import ProblemCode, Report, SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import azattyq_404
 from tests.fixtureweb.reprints import ORIGINAL, REPRINT, UNRELATED
 from worker.digest.parse import parse_digest
+from worker.extract.shingles import signature
+from worker.pool import InlineExtractor
+from worker.report.build import build_report
 from worker.runs import run_digest
 from worker.runtime import close_runtime
-from worker.settings import load_settings
+from worker.settings import Settings, load_settings
+from worker.store.engine import make_engine, make_session_factory
+from worker.store.models import EvidenceRow
 
 pytestmark = pytest.mark.integration
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 DIGEST_A = f"""\
 On September 8, in Nur-Sultan city, Nurzhan Altayev, the leader of the "El Tiregi" party \
@@ -41,6 +51,7 @@ On September 8, in Nur-Sultan city, Nurzhan Altayev was detained by the police[1
 class Runs:
     a: Report
     b: Report
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +69,7 @@ def runs(
             path = ORIGINAL.removeprefix("https://kaztag.kz")
             fw.route("kaztag.kz", path, azattyq_404)  # the article is deleted
             b = run_digest(settings, parse_digest(DIGEST_B, name="b", year=2021), source_name="b")
-        yield Runs(a.report, b.report)
+        yield Runs(a.report, b.report, settings)
     finally:
         close_runtime()
         mp.undo()
@@ -110,3 +121,38 @@ def test_report_html_shows_the_reprint_beside_the_source(runs: Runs) -> None:
     page_a = render_html(runs.a)
     assert "same text as" in page_a and "cited in this digest too" in page_a
     assert "published later" in page_a and "published first" in page_a
+
+
+class _Recording(InlineExtractor):
+    """The inline extractor, noting every text the report hands it to sign."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signed: list[Any] = []
+
+    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
+        if fn is signature:
+            self.signed += items
+        return super().map(fn, items)
+
+
+def test_texts_are_signed_at_capture_and_the_report_does_not_sign_them_again(
+    runs: Runs,
+) -> None:
+    engine = make_engine(runs.settings.effective_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(select(EvidenceRow)).scalars().all()
+            with_text = [row for row in rows if row.data.get("text")]
+            assert len(with_text) == 3  # run A's three pages; run B's source is dead
+            for row in with_text:
+                assert row.signature is not None
+                assert row.signature == signature(str(row.data["text"]))
+            pool = _Recording()
+            again = build_report(session, runs.a.digest.id, pool=pool)
+    finally:
+        engine.dispose()
+    assert pool.signed == []  # every text it compared was signed when it was read
+    assert [s.canonical_url for s in _source(again, ORIGINAL).same_text] == [REPRINT]
+    (link,) = _source(again, ORIGINAL).same_text
+    assert link.similarity == _source(runs.a, ORIGINAL).same_text[0].similarity

@@ -179,6 +179,7 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
                     evidence=evidence,
                     extra_rows=extra_rows,
                     commit=False,
+                    text_signature=seen.text_signature,
                 )
             except jobs.ClaimLost as exc:  # raised before it wrote anything
                 raise Skip(exc) from exc

@@ -59,6 +59,15 @@ class Observation:
     browsed: browser.Browsed | None = None
     path: vantage.NetworkPath | None = None  # a vantage's, when the page came through one
 
+    @property
+    def text_signature(self) -> list[int] | None:
+        """The signature of the evidence's text, when it is the page's (signed on
+        extraction); None for any other text, which the report then signs itself."""
+        page = self.page
+        if isinstance(page, ExtractedPage) and page.text == self.evidence.text:
+            return page.signature
+        return None
+
     def close(self) -> None:
         self.result.close()
         if self.browsed is not None:

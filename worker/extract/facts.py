@@ -88,6 +88,9 @@ class PageFacts:
 class ExtractedPage(PageFacts):
     text: str
     excerpt: str
+    # `text`'s MinHash (worker.extract.shingles), signed where the page was read: the
+    # report's same-text search then never signs it again on its own time
+    signature: list[int] | None = None
 
 
 @dataclass(kw_only=True)

@@ -80,9 +80,12 @@ def build_report(
         .where(CaptureJob.run_id == run_id)
     ).all()
     by_url: dict[str, tuple[CaptureJob, Evidence | None, CaptureRow | None]] = {}
+    signatures: dict[str, list[int]] = {}  # of the evidence's text, signed at capture
     for job, ev_row, cap_row in rows:
         evidence = Evidence.model_validate(ev_row.data) if ev_row is not None else None
         by_url[job.canonical_url] = (job, evidence, cap_row)
+        if ev_row is not None and ev_row.signature is not None:
+            signatures[job.canonical_url] = ev_row.signature
     problems = list(digest.problems)
     known = [ev for _job, ev, _cap in by_url.values() if ev is not None]
     if netcheck.network_unavailable(known):
@@ -117,7 +120,9 @@ def build_report(
     # link-rot watch: health + history, other archives' copies, screenshots, attachments
     report_linkrot.enrich(session, run_id, sources, incidents, evidence_by_url)
     # the same story at other URLs: reprints, originals, one text cited twice
-    syndicated.enrich(session, run_id, sources, incidents, evidence_by_url, replay_url, pool)
+    syndicated.enrich(
+        session, run_id, sources, incidents, evidence_by_url, replay_url, pool, signatures
+    )
     return Report(
         digest=DigestSummary(
             id=run.id,

@@ -39,7 +39,8 @@ ReplayFn = Callable[[str, dt.datetime], str]
 
 
 class _Held:
-    """One text we hold: whose, its status, date and capture."""
+    """One text we hold: whose, its status, date and capture, and its signature when it
+    was signed at capture (worker.extract.shingles)."""
 
     def __init__(
         self,
@@ -50,9 +51,11 @@ class _Held:
         captured_at: dt.datetime | None,
         replay: str | None,
         in_digest: bool,
+        signature: list[int] | None = None,
     ) -> None:
         self.url, self.text, self.status, self.published = url, text, status, published
         self.captured_at, self.replay, self.in_digest = captured_at, replay, in_digest
+        self.signature = signature
 
 
 def _archive_texts(
@@ -61,7 +64,13 @@ def _archive_texts(
     """The latest text of every URL other runs captured, and (for this run's URLs) the
     latest earlier text, from evidence rows, newest first."""
     rows = session.execute(
-        select(CaptureJob.canonical_url, CaptureJob.run_id, EvidenceRow.data, CaptureRow)
+        select(
+            CaptureJob.canonical_url,
+            CaptureJob.run_id,
+            EvidenceRow.data,
+            EvidenceRow.signature,
+            CaptureRow,
+        )
         .join(EvidenceRow, EvidenceRow.job_id == CaptureJob.id)
         .outerjoin(CaptureRow, CaptureRow.job_id == CaptureJob.id)
         .where(CaptureJob.run_id != run_id)
@@ -69,12 +78,12 @@ def _archive_texts(
     ).all()
     latest: dict[str, _Held] = {}
     with_text: dict[str, _Held] = {}
-    for url, _run, data, cap in rows:
+    for url, _run, data, signed, cap in rows:
         evidence = Evidence.model_validate(data)
         at = as_utc(cap.captured_at) if cap is not None else None
         replay = replay_url(cap.url, at) if replay_url and cap is not None and at else None
         held = _Held(
-            url, evidence.text or "", evidence.status, evidence.published, at, replay, False
+            url, evidence.text or "", evidence.status, evidence.published, at, replay, False, signed
         )
         latest.setdefault(url, held)
         if evidence.text:
@@ -90,7 +99,10 @@ def enrich(
     evidence_by_url: dict[str, Evidence | None],
     replay_url: ReplayFn | None,
     pool: Extractor,
+    signatures: Mapping[str, list[int]] | None = None,
 ) -> None:
+    """`signatures`: the signatures of this run's texts signed at capture, by URL."""
+    signatures = signatures or {}
     latest, with_text = _archive_texts(session, run_id, replay_url)
     held: dict[tuple[str, str], _Held] = {}  # (run · earlier · archive, URL) → text
     for source in sources:
@@ -106,6 +118,7 @@ def enrich(
                 cap.captured_at if cap else None,
                 cap.replay_url if cap else None,
                 True,
+                signatures.get(source.canonical_url),
             )
         elif source.status in GONE and source.canonical_url in with_text:
             earlier = with_text[source.canonical_url]  # read once, gone now: its status
@@ -117,16 +130,23 @@ def enrich(
                 earlier.captured_at,
                 earlier.replay,
                 True,
+                earlier.signature,
             )
     cited = {s.canonical_url for s in sources}
     for url, item in latest.items():
         if url not in cited and item.text:
             held[("archive", url)] = item
     texts: Mapping[Hashable, str] = {key: h.text for key, h in held.items()}
-    # the signatures on every extraction process, then the search on one (its imports
-    # are warm there): the report's longest step, off this process's GIL
-    signatures = pool.map(signature, list(texts.values()))
-    pairs = pool.call(functools.partial(same_texts, signatures=signatures), texts)
+    # texts not signed at capture (captured before signing, or not the page's own text)
+    # are signed on every extraction process; then the search runs on one (its imports
+    # are warm there), off this process's GIL
+    unsigned = [key for key, h in held.items() if h.signature is None]
+    for key, signed in zip(
+        unsigned, pool.map(signature, [texts[k] for k in unsigned]), strict=True
+    ):
+        held[key].signature = signed
+    found = [h.signature for h in held.values()]
+    pairs = pool.call(functools.partial(same_texts, signatures=found), texts)
     by_url = {s.canonical_url: s for s in sources}
     for pair in pairs:
         for mine, theirs in ((pair.first, pair.second), (pair.second, pair.first)):

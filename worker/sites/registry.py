@@ -21,6 +21,7 @@ from typing import Protocol
 
 from schemas import Evidence
 from worker.extract.page import ExtractedPage, ExtractionFailure, ExtractOptions, extract
+from worker.extract.shingles import signature
 from worker.fetch.body import binary_problem
 from worker.settings import Settings
 from worker.sites import profiles, telegram
@@ -123,9 +124,12 @@ def extract_page(
     adapter = adapter_for(url, content_type, data)
     if adapter is None:
         return ExtractionFailure(reason=f"not an HTML page ({content_type})")
-    return adapter.extract(
+    page = adapter.extract(
         data, url=url, charset=charset, content_type=content_type, options=options
     )
+    if isinstance(page, ExtractedPage) and page.signature is None:
+        page.signature = signature(page.text)
+    return page
 
 
 # --- the hooks around the fetch ----------------------------------------------------------

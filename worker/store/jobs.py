@@ -251,8 +251,12 @@ def finish_job(
     evidence: Evidence,
     extra_rows: Callable[[Session], None] | None = None,
     commit: bool = True,
+    text_signature: list[int] | None = None,
 ) -> None:
     """Save capture + evidence and mark the job done, in one transaction.
+
+    `text_signature`: the MinHash of the evidence's text, stored beside it for the
+    report's same-text search (worker.report.syndicated).
 
     `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
     Without `commit` the caller's transaction holds other work too (worker.store.
@@ -269,7 +273,7 @@ def finish_job(
         session.add(capture)
     # Core statements for the rest (see claim_job): evidence replaced if a retry left one
     data = evidence.model_dump(mode="json")
-    _upsert_evidence(session, job_id, evidence.status, data)
+    _upsert_evidence(session, job_id, evidence.status, data, text_signature)
     done = session.execute(
         update(CaptureJob)
         .where(CaptureJob.id == job_id)
@@ -284,13 +288,20 @@ def finish_job(
         session.commit()
 
 
-def _upsert_evidence(session: Session, job_id: int, status: str, data: dict[str, Any]) -> None:
+def _upsert_evidence(
+    session: Session,
+    job_id: int,
+    status: str,
+    data: dict[str, Any],
+    signature: list[int] | None = None,
+) -> None:
     """Replace the job's evidence (a retry may have left one), or add it."""
+    values = {"status": status, "data": data, "signature": signature}
     replaced = session.execute(
-        update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(status=status, data=data)
+        update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(**values)
     )
     if replaced.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(insert(EvidenceRow).values(job_id=job_id, status=status, data=data))
+        session.execute(insert(EvidenceRow).values(job_id=job_id, **values))
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:

@@ -154,6 +154,8 @@ class EvidenceRow(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("capture_jobs.id"), unique=True)
     status: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, object]] = mapped_column(JSON)
+    # the MinHash of data's text (worker.extract.shingles), None if not signed at capture
+    signature: Mapped[list[int] | None] = mapped_column(JSON, default=None)
 
 
 class CustodyEntry(Base):
