@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -187,30 +187,9 @@ def claim_job(
     it cannot still be running, so waiting `stale_after` would only burn its retries.
     """
     now = utcnow()
-    stale_before = now - stale_after
-    same_delivery = (
-        select(Attempt.id)
-        .where(Attempt.job_id == job_id, Attempt.task_id == task_id, Attempt.finished_at.is_(None))
-        .exists()
-        if task_id is not None
-        else false()
-    )
+    # task_id None: `task_id = NULL` is never true, so no delivery counts as this one
     result = session.execute(
-        update(CaptureJob)
-        .where(CaptureJob.id == job_id)
-        .where(
-            or_(
-                CaptureJob.status.in_([JobStatus.PENDING, JobStatus.FAILED]),
-                (CaptureJob.status == JobStatus.IN_PROGRESS)
-                & or_(last_sign_of_life() < stale_before, same_delivery),
-            )
-        )
-        .values(
-            status=JobStatus.IN_PROGRESS,
-            claimed_at=now,
-            heartbeat_at=now,
-            attempts=CaptureJob.attempts + 1,
-        )
+        _CLAIM, {"b_job": job_id, "b_now": now, "b_stale": now - stale_after, "b_task": task_id}
     )
     job = session.get(CaptureJob, job_id, populate_existing=True)
     if result.rowcount == 0:  # type: ignore[attr-defined]
@@ -231,13 +210,9 @@ def claim_job(
             .values(finished_at=now, outcome="lost", detail="taken over by a later delivery")
         )
     attempt_id = session.scalar(
-        insert(Attempt).values(job_id=job_id, task_id=task_id, started_at=now).returning(Attempt.id)
+        _NEW_ATTEMPT, {"job_id": job_id, "task_id": task_id, "started_at": now}
     )
-    session.execute(
-        update(Run)
-        .where(Run.id == job.run_id, Run.state == RunState.QUEUED)
-        .values(state=RunState.RUNNING)
-    )
+    session.execute(_RUN_STARTED, {"b_run": job.run_id})
     session.commit()
     return Claim(ClaimOutcome.CLAIMED, job, attempt_id)
 
@@ -274,11 +249,7 @@ def finish_job(
     # Core statements for the rest (see claim_job): evidence replaced if a retry left one
     data = evidence.model_dump(mode="json")
     _upsert_evidence(session, job_id, evidence.status, data, text_signature)
-    done = session.execute(
-        update(CaptureJob)
-        .where(CaptureJob.id == job_id)
-        .values(status=JobStatus.DONE, finished_at=utcnow(), last_error=None)
-    )
+    done = session.execute(_JOB_DONE, {"b_job": job_id, "b_now": utcnow()})
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise ValueError(f"capture job {job_id} does not exist")
     if extra_rows is not None:
@@ -297,11 +268,9 @@ def _upsert_evidence(
 ) -> None:
     """Replace the job's evidence (a retry may have left one), or add it."""
     values = {"status": status, "data": data, "signature": signature}
-    replaced = session.execute(
-        update(EvidenceRow).where(EvidenceRow.job_id == job_id).values(**values)
-    )
+    replaced = session.execute(_EVIDENCE_REPLACED, {"b_job": job_id, **values})
     if replaced.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(insert(EvidenceRow).values(job_id=job_id, **values))
+        session.execute(_EVIDENCE_ADDED, {"job_id": job_id, **values})
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:
@@ -367,9 +336,13 @@ def _close_attempt(session: Session, attempt_id: int | None, outcome: str, detai
     if attempt_id is None:
         return True
     closed = session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.finished_at.is_(None))
-        .values(finished_at=utcnow(), outcome=outcome, detail=detail[:2000])
+        _ATTEMPT_CLOSED,
+        {
+            "b_attempt": attempt_id,
+            "finished_at": utcnow(),
+            "outcome": outcome,
+            "detail": detail[:2000],
+        },
     )
     return bool(closed.rowcount)  # type: ignore[attr-defined]
 
@@ -506,3 +479,57 @@ def mark_run(session: Session, run_id: str, state: RunState) -> None:
 def last_sign_of_life() -> Any:
     """When a claimed job's worker last showed it was alive (heartbeat, else the claim)."""
     return func.coalesce(CaptureJob.heartbeat_at, CaptureJob.claimed_at)
+
+
+# --- the statements of every capture, built once -------------------------------------------
+# A claim and a finish run once per source inside the write turn: building their
+# statements per call (clauses, cache keys, the ORM's bulk-DML preparation) was most of
+# their CPU, several times the SQLite work. Core statements on the tables, prepared here,
+# take parameters by name (b_*: a bound name may not be a column's).
+
+_jobs, _attempts, _evidence, _runs = (
+    cast(Table, model.__table__) for model in (CaptureJob, Attempt, EvidenceRow, Run)
+)
+
+_CLAIM = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("b_job"))
+    .where(
+        or_(
+            _jobs.c.status.in_([JobStatus.PENDING, JobStatus.FAILED]),
+            (_jobs.c.status == JobStatus.IN_PROGRESS)
+            & or_(
+                func.coalesce(_jobs.c.heartbeat_at, _jobs.c.claimed_at) < bindparam("b_stale"),
+                select(_attempts.c.id)
+                .where(
+                    _attempts.c.job_id == bindparam("b_job"),
+                    _attempts.c.task_id == bindparam("b_task"),
+                    _attempts.c.finished_at.is_(None),
+                )
+                .exists(),
+            ),
+        )
+    )
+    .values(
+        status=JobStatus.IN_PROGRESS,
+        claimed_at=bindparam("b_now"),
+        heartbeat_at=bindparam("b_now"),
+        attempts=_jobs.c.attempts + 1,
+    )
+)
+_NEW_ATTEMPT = insert(_attempts).returning(_attempts.c.id)
+_RUN_STARTED = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("b_run"), _runs.c.state == RunState.QUEUED)
+    .values(state=RunState.RUNNING)
+)
+_ATTEMPT_CLOSED = update(_attempts).where(
+    _attempts.c.id == bindparam("b_attempt"), _attempts.c.finished_at.is_(None)
+)
+_EVIDENCE_REPLACED = update(_evidence).where(_evidence.c.job_id == bindparam("b_job"))
+_EVIDENCE_ADDED = insert(_evidence)
+_JOB_DONE = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("b_job"))
+    .values(status=JobStatus.DONE, finished_at=bindparam("b_now"), last_error=None)
+)
