@@ -84,24 +84,41 @@ class RecoveryReport:
 
 
 class _FdOut:
-    """Unbuffered sink over a file descriptor.
+    """A sink over a file descriptor, buffered up to `BUFFER` bytes and drained by
+    `_append` at the end of its records (warcio's flush after each record waits for it).
 
-    No userspace buffer means that after an error the file holds exactly what was
-    written, so truncating back to the record start is exact.
+    warcio hands its gzip writer's output over in many small pieces; a system call for
+    each let the GIL go and take it back each time, and with two dozen capture threads
+    every take-back waits its turn, all while the writer lock is held (measured: most of
+    a capture's time in `write`). The buffer is in memory only between the record start
+    and the flush, so after an error the file holds a prefix of what was meant and
+    truncating back to the record start is still exact.
     """
 
-    def __init__(self, fd: int) -> None:
+    BUFFER = 1 << 20  # a page and its records in one write; a huge body in 1 MiB writes
+
+    def __init__(self, fd: int, pos: int) -> None:
         self.fd = fd
+        self.pos = pos  # file offset after everything handed over so far
+        self._buf = bytearray()
 
     def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        self._buf += data
+        self.pos += len(data)
+        if len(self._buf) >= self.BUFFER:
+            self.drain()
         return len(data)
 
     def flush(self) -> None:
-        pass
+        pass  # warcio's, after every record: the records of one call go out together
+
+    def drain(self) -> None:
+        view = memoryview(self._buf)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        view.release()
+        self._buf.clear()
 
 
 class _RecordSink:
@@ -180,6 +197,9 @@ class WarcWriter(_RecordSink):
         self.records = RecordFactory(make_id=make_id, clock=clock)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()  # one fsync at a time; writes go on meanwhile
+        # taken before the writer lock is let go (so in the writers' order), for indexing
+        # what was just written; always after the writer lock, never the other way round
+        self._index_lock = threading.Lock()
         # (file, offset) known to be on stable storage: a sync that this covers is done
         self._synced: tuple[str | None, int] = (None, 0)
         self._fd: int | None = None
@@ -203,8 +223,10 @@ class WarcWriter(_RecordSink):
         A capture (redirect hops, final response or revisit, metadata) goes in one
         batch, so its records never straddle a rotation. The writer lock is held for
         the whole block; if the block raises, everything it wrote is truncated away.
+        The records are indexed for live replay after the lock is let go (`_indexed`).
         """
-        with self._lock:
+        self._lock.acquire()
+        try:
             fd, name = self._ensure_file()
             start = os.lseek(fd, 0, os.SEEK_END)
             batch = WarcBatch(self.records, fd, name)
@@ -216,7 +238,10 @@ class WarcWriter(_RecordSink):
                 raise
             finally:
                 batch._open = False
-            self._index_live(name, start)
+            self._index_lock.acquire()  # the index turn before the next writer's: in order
+        finally:
+            self._lock.release()
+        self._indexed(name, start)
 
     def sync(self) -> None:
         """Flush what was written before this call to stable storage. Commit captures to
@@ -269,12 +294,25 @@ class WarcWriter(_RecordSink):
         with self._lock:
             fd, name = self._ensure_file()
             written = _append(fd, name, records)
-            self._index_live(name, written[0].offset if written else None)
-            return written
+            self._index_lock.acquire()
+        self._indexed(name, written[0].offset if written else None)
+        return written
+
+    def _indexed(self, name: str, start: int | None) -> None:
+        """`_index_live` in the index turn its caller took before letting the writer lock
+        go. Reading the records back and rewriting the live index was over half of the
+        time a capture held the writer lock, which every capture thread waits for; now
+        the next batch is written meanwhile. The turns keep the batches' order, and a
+        rotation (`_finish`) takes the index turn too, so the file is not renamed while
+        its records are read."""
+        try:
+            self._index_live(name, start)
+        finally:
+            self._index_lock.release()
 
     def _index_live(self, name: str, start: int | None) -> None:
         """Index the records just written (from `start`) into the file's live index, so
-        pywb replays them while the file is still open. Called with the lock held."""
+        pywb replays them while the file is still open. Called in the index turn."""
         if start is None:
             return
         try:
@@ -338,6 +376,10 @@ class WarcWriter(_RecordSink):
         log.info("opened WARC %s", name)
 
     def _finish(self) -> None:
+        with self._index_lock:  # the last batch's records are indexed before the rename
+            self._finish_file()
+
+    def _finish_file(self) -> None:
         if self._fd is None or self._name is None:
             return
         fd, name = self._fd, self._name
@@ -365,16 +407,17 @@ class WarcWriter(_RecordSink):
 
 def _append(fd: int, name: str, records: list[ArcWarcRecord]) -> list[WrittenRecord]:
     start = os.lseek(fd, 0, os.SEEK_END)
-    out = _FdOut(fd)
+    out = _FdOut(fd, start)
     written = []
     pos = start
     try:
         for record in records:
             serialize_record(record, out)
-            end = os.lseek(fd, 0, os.SEEK_CUR)
+            end = out.pos
             record_id = record.rec_headers.get_header("WARC-Record-ID")
             written.append(WrittenRecord(name, pos, end - pos, record_id))
             pos = end
+        out.drain()
     except BaseException:
         # Cut the partial write off (all records of this call), then re-raise.
         if _cut_back(fd, start, name):

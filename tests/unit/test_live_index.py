@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,50 @@ def test_live_lines_that_do_not_name_the_file_make_the_close_read_it(
     final = coll.archive_dir / resp.warc_file
     assert _index_file(coll) == index_lines(final)
     assert any("example.org/a" in line for line in _index_file(coll))
+
+
+def test_the_next_batch_is_written_while_the_last_is_indexed(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import archive.warc_writer as warc_writer
+
+    w = make_writer(coll)
+    indexing, go_on = threading.Event(), threading.Event()
+    real = warc_writer.index_range
+
+    def held(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if not indexing.is_set():  # the first batch's indexing waits for the test
+            indexing.set()
+            assert go_on.wait(10), "the held indexing was never let go"
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(warc_writer, "index_range", held)
+
+    def first() -> None:
+        with w.batch() as b:
+            b.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert indexing.wait(10)
+    # the writer lock is free while the first batch is indexed: the second is written
+    second_written = threading.Event()
+
+    def second() -> None:
+        with w.batch() as b:
+            b.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+            second_written.set()
+
+    b = threading.Thread(target=second)
+    b.start()
+    assert second_written.wait(10)
+    go_on.set()
+    a.join(10)
+    b.join(10)
+    # both indexed, in the order they were written; the close indexes the whole file
+    assert [x["url"] for x in live(coll)] == ["https://example.org/a", "https://example.org/b"]
+    w.close()
+    assert [ln.url for ln in read_index(coll.indexes_dir) if not ln.url.startswith("urn:")] == [
+        "https://example.org/a",
+        "https://example.org/b",
+    ]

@@ -503,3 +503,53 @@ def test_a_rotation_during_an_fsync_leaves_both_files_whole(
     files = assert_all_valid(coll.archive_dir)
     assert len(files) == 2
     assert resp.warc_file == files[1].name
+
+
+def test_a_pages_records_reach_the_file_in_one_system_call(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each write lets the GIL go and waits to take it back, with the writer lock held
+    w = make_writer(coll)
+    w.write_exchange(exchange("https://example.org/first", b"<p>warcinfo first</p>"))
+    writes: list[int] = []
+    real = os.write
+
+    def counting(fd: int, data: bytes | memoryview) -> int:
+        writes.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", counting)
+    page = random.Random(3).randbytes(60_000)
+    with w.batch() as batch:
+        _req, resp = batch.write_exchange(exchange("https://example.org/a", page))
+        meta = batch.write_metadata(
+            text_uri("https://example.org/a"), resp.record_id, b"{}", "application/json"
+        )
+    assert len(writes) == 2  # one per call: the exchange's two records, the metadata
+    monkeypatch.undo()
+    w.close()
+    (path,) = assert_all_valid(coll.archive_dir)
+    assert read_record(path, resp.offset).payload == page
+    assert read_record(path, meta.offset).rec_type == "metadata"
+
+
+def test_a_body_larger_than_the_buffer_goes_out_in_bounded_writes(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_writer(coll)
+    writes: list[int] = []
+    real = os.write
+
+    def counting(fd: int, data: bytes | memoryview) -> int:
+        writes.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", counting)
+    body = random.Random(4).randbytes(5 * 2**20)  # incompressible: ~5 MiB of gzip out
+    _req, resp = w.write_exchange(exchange("https://example.org/big", body))
+    monkeypatch.undo()
+    assert len(writes) >= 5
+    assert max(writes) < 2 * 2**20  # never the whole body in memory at once
+    w.close()
+    (path,) = assert_all_valid(coll.archive_dir)
+    assert read_record(path, resp.offset).payload == body
