@@ -68,3 +68,22 @@ def test_append_chains_continues_each_chain_from_its_own_head(tmp_path: Path) ->
         for chain in {row.chain for row in rows}:
             mine = sorted((r for r in rows if r.chain == chain), key=lambda r: r.seq)
             assert custody.check_rows(mine) is None, chain
+
+
+def test_run_heads_are_each_chains_last_entry_of_that_run_only(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    mine = [custody.ChainKey("run-1", n, f"https://example.org/{n}") for n in (1, 2)]
+    other = custody.ChainKey("run-2", 3, "https://example.org/3")
+    with sessions() as session:
+        custody.append_many(
+            session, mine[0], [custody.Event("queued", {}), custody.Event("fetched", {})]
+        )
+        custody.append(session, mine[1], "queued", {})
+        custody.append(session, custody.run_key("run-1"), "reported", {})
+        custody.append_many(session, other, [custody.Event("queued", {})] * 3)
+        last = custody.append(session, mine[0], "stored", {})  # the head moves on
+        heads = custody.run_heads(session, "run-1")
+        chains = custody.run_entries(session, "run-1")
+    assert heads == {chain: (rows[-1].seq, rows[-1].hash) for chain, rows in chains.items()}
+    assert heads["job/1"] == (3, last.hash)
+    assert set(heads) == {"job/1", "job/2", "run/run-1"}  # not run-2's chain

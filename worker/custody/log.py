@@ -33,12 +33,15 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from worker.store.models import CaptureJob, CustodyEntry
+
+if TYPE_CHECKING:
+    from worker.store.jobs import ClaimedJob
 
 __all__ = [
     "EVENTS",
@@ -53,6 +56,7 @@ __all__ = [
     "entry_hash",
     "job_key",
     "run_entries",
+    "run_heads",
     "run_key",
     "sealed_hash",
     "software_versions",
@@ -133,7 +137,7 @@ class ChainKey:
         return f"job/{self.job_id}" if self.job_id is not None else f"run/{self.run_id}"
 
 
-def job_key(job: CaptureJob) -> ChainKey:
+def job_key(job: CaptureJob | ClaimedJob) -> ChainKey:
     return ChainKey(job.run_id, job.id, job.canonical_url)
 
 
@@ -176,6 +180,11 @@ def append_many(
 
 
 _HEADS_PER_QUERY = 500  # chains per IN list: well under SQLite's bound-parameter limit
+_ENTRIES = cast(Table, CustodyEntry.__table__)
+# built once: every capture asks it for its chain's head, inside the write turn
+_CHAIN_ROWS = select(_ENTRIES.c.chain, _ENTRIES.c.seq, _ENTRIES.c.hash).where(
+    _ENTRIES.c.chain.in_(bindparam("b_chains", expanding=True))
+)
 
 
 def append_chains(
@@ -193,11 +202,7 @@ def append_chains(
     chains = list(dict.fromkeys(key.chain for key, _events in batches))
     heads: dict[str, tuple[int, str]] = {}
     for start in range(0, len(chains), _HEADS_PER_QUERY):
-        rows = session.execute(
-            select(CustodyEntry.chain, CustodyEntry.seq, CustodyEntry.hash).where(
-                CustodyEntry.chain.in_(chains[start : start + _HEADS_PER_QUERY])
-            )
-        )
+        rows = session.execute(_CHAIN_ROWS, {"b_chains": chains[start : start + _HEADS_PER_QUERY]})
         for chain, seq, digest in rows:
             if chain not in heads or seq > heads[chain][0]:
                 heads[chain] = (seq, digest)
@@ -220,7 +225,7 @@ def append_chains(
     # The entries returned are the values inserted, not objects of the session. On the
     # table, not the entity: the ORM's bulk-insert preparation cost more than the insert.
     if values:
-        session.execute(insert(cast(Table, CustodyEntry.__table__)), values)
+        session.execute(insert(_ENTRIES), values)
     return out
 
 
@@ -330,6 +335,24 @@ def run_entries(session: Session, run_id: str) -> dict[str, list[CustodyEntry]]:
     for row in rows:
         chains.setdefault(row.chain, []).append(row)
     return chains
+
+
+def run_heads(session: Session, run_id: str) -> dict[str, tuple[int, str]]:
+    """The head of every chain of a run, (last seq, its hash), keyed by chain name: what
+    a seal signs. One query; no entry is loaded (a run has several per source)."""
+    table = _ENTRIES  # entries are inserted on the table at once (append_chains): no flush
+    last = (
+        select(table.c.chain, func.max(table.c.seq).label("seq"))
+        .where(table.c.run_id == run_id)
+        .group_by(table.c.chain)
+        .subquery()
+    )
+    rows = session.execute(
+        select(table.c.chain, table.c.seq, table.c.hash).join(
+            last, (table.c.chain == last.c.chain) & (table.c.seq == last.c.seq)
+        )
+    )
+    return {chain: (seq, digest) for chain, seq, digest in rows}
 
 
 def public_entry(row: CustodyEntry) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from worker.custody.log import (
     canonical_json,
     public_entry,
     run_entries,
+    run_heads,
     utcnow,
 )
 from worker.store.models import CustodyEntry, CustodySeal, CustodyTimestamp
@@ -50,8 +51,8 @@ def sign_head(
 ) -> CustodySeal:
     """Sign the heads (last seq and hash) of every chain of the run; no commit here."""
     heads = {
-        chain: {"seq": rows[-1].seq, "hash": rows[-1].hash}
-        for chain, rows in run_entries(session, run_id).items()
+        chain: {"seq": seq, "hash": digest}
+        for chain, (seq, digest) in sorted(run_heads(session, run_id).items())
     }
     body = {
         "format": FORMAT,

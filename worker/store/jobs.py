@@ -48,9 +48,21 @@ class ClaimOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class ClaimedJob:
+    """The columns of a capture job a claim reads (not a session object: read on the
+    table, once per source, inside the write turn)."""
+
+    id: int
+    run_id: str
+    canonical_url: str
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
-    job: CaptureJob | None
+    job: ClaimedJob | None
     attempt_id: int | None = None
 
 
@@ -191,7 +203,8 @@ def claim_job(
     result = session.execute(
         _CLAIM, {"b_job": job_id, "b_now": now, "b_stale": now - stale_after, "b_task": task_id}
     )
-    job = session.get(CaptureJob, job_id, populate_existing=True)
+    row = session.execute(_CLAIMED_JOB, {"b_job": job_id}).first()
+    job = ClaimedJob(*row) if row is not None else None
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.rollback()
         if job is None:
@@ -351,14 +364,10 @@ def existing_capture(session: Session, job_id: int) -> CaptureRow | None:
     return session.scalar(select(CaptureRow).where(CaptureRow.job_id == job_id))
 
 
-def earlier_capture_with_payload(session: Session, sha256: str) -> CaptureRow | None:
+def earlier_capture_with_payload(session: Session, sha256: str) -> ArchivedPayload | None:
     """The first full (non-revisit) capture of an identical payload, for a revisit record."""
-    return session.scalar(
-        select(CaptureRow)
-        .where(CaptureRow.sha256 == sha256, CaptureRow.revisit_of.is_(None))
-        .order_by(CaptureRow.id)
-        .limit(1)
-    )
+    row = session.execute(_EARLIER_PAYLOAD, {"b_sha": sha256}).first()
+    return ArchivedPayload(*row) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -487,8 +496,20 @@ def last_sign_of_life() -> Any:
 # their CPU, several times the SQLite work. Core statements on the tables, prepared here,
 # take parameters by name (b_*: a bound name may not be a column's).
 
-_jobs, _attempts, _evidence, _runs = (
-    cast(Table, model.__table__) for model in (CaptureJob, Attempt, EvidenceRow, Run)
+_jobs, _attempts, _evidence, _runs, _captures = (
+    cast(Table, model.__table__) for model in (CaptureJob, Attempt, EvidenceRow, Run, CaptureRow)
+)
+
+_CLAIMED_JOB = select(
+    _jobs.c.id, _jobs.c.run_id, _jobs.c.canonical_url, _jobs.c.status, _jobs.c.attempts
+).where(_jobs.c.id == bindparam("b_job"))
+
+# every capture asks it before writing its page (a payload seen before is a revisit)
+_EARLIER_PAYLOAD = (
+    select(_captures.c.record_id, _captures.c.url, _captures.c.captured_at, _captures.c.warc_file)
+    .where(_captures.c.sha256 == bindparam("b_sha"), _captures.c.revisit_of.is_(None))
+    .order_by(_captures.c.id)
+    .limit(1)
 )
 
 _CLAIM = (
