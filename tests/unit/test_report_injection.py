@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import re
+import sys
 
 import pytest
 
@@ -112,6 +113,15 @@ def test_only_web_urls_become_links() -> None:
 @pytest.mark.parametrize("url", [*HOSTILE_URLS, "", "\x00http://a.test/", "http://a.test/\n"])
 def test_is_safe_href_refuses(url: str) -> None:
     assert not is_safe_href(url)
+
+
+def test_is_safe_href_refuses_every_space_and_control_character() -> None:
+    # every code point str.isspace() calls a space (NBSP, U+2028 …) and every C0 control
+    spaces = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() or ord(c) < 0x20]
+    assert len(spaces) >= 32 + 20  # the controls, and Unicode's spaces beyond ASCII
+    refused = [c for c in spaces if not is_safe_href(f"https://a.test/{c}x")]
+    assert refused == spaces
+    assert is_safe_href("https://a.test/\x7fx")  # DEL is neither: a browser keeps it
 
 
 @pytest.mark.parametrize(
