@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -227,7 +228,7 @@ class ProcessExtractor:
         try:
             return pool.submit(fn, item).result()
         except BrokenProcessPool:
-            log.warning("a process died during %s; doing it here", getattr(fn, "__name__", fn))
+            log.warning("a process died during %s; doing it here", _name(fn))
             self._rebuild(generation)
             return fn(item)
 
@@ -337,3 +338,11 @@ def build_extractor(processes: int | None, *, timeout: float | None = None) -> E
     cannot be enforced: the capture's own time limits apply)."""
     count = default_processes() if processes is None else processes
     return ProcessExtractor(count, timeout=timeout) if count > 0 else InlineExtractor()
+
+
+def _name(fn: Callable[..., object]) -> str:
+    """A function's name for a log line; a partial's arguments (a report's every
+    signature, say) never go in it."""
+    while isinstance(fn, partial):
+        fn = fn.func
+    return getattr(fn, "__qualname__", type(fn).__name__)

@@ -512,3 +512,13 @@ def test_prefork_workers_extract_inline_unless_told_otherwise(
 def test_compared_fields_exist() -> None:
     names = {f.name for f in fields(ExtractedPage)}
     assert set(COMPARED) <= names
+
+
+def test_a_dead_process_is_logged_by_the_function_name_not_its_arguments() -> None:
+    from functools import partial
+
+    from worker.pool import _name
+
+    big = partial(partial(sorted, key=len), [[1] * 1000])
+    assert _name(big) == "sorted"  # not the repr of a thousand-item argument
+    assert _name(test_options_reach_the_pool_process) == "test_options_reach_the_pool_process"
