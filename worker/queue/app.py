@@ -6,7 +6,10 @@ serves a deployment (`sourcevault worker`) and the embedded default (`sourcevaul
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_ready
 
 from worker.queue.priorities import (
     BANDS,
@@ -106,3 +109,12 @@ def app_settings() -> Settings:
         settings = load_settings()
         app.conf.sourcevault_settings = settings
     return settings
+
+
+@worker_ready.connect
+def _freeze_started_worker(**_: Any) -> None:
+    # `sourcevault worker`, once its code is loaded (worker.runtime.freeze_loaded says
+    # why); the embedded worker of `run` freezes when it starts (worker.queue.embedded)
+    from worker.runtime import freeze_loaded
+
+    freeze_loaded()

