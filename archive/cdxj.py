@@ -220,11 +220,15 @@ def ensure_index_files(indexes_dir: str | Path) -> None:
         (indexes_dir / name).touch(exist_ok=True)
 
 
-def index_range(path: str | Path, start: int, *, filename: str) -> list[str]:
-    """Sorted CDXJ lines for the records from byte `start` to the end of `path`.
+def index_range(
+    path: str | Path, start: int, *, end: int | None = None, filename: str
+) -> list[str]:
+    """Sorted CDXJ lines for the records from byte `start` to `end` (default: the end)
+    of `path`.
 
     Each line names `filename`; offsets are absolute in the file (warcio's iterator
-    starts counting at `tell()`).
+    starts counting at `tell()`). With `end`, nothing after it is read: a writer may be
+    appending the next records there (a record read half-written fails the whole range).
     """
     from cdxj_indexer.main import CDXJIndexer
 
@@ -232,8 +236,26 @@ def index_range(path: str | Path, start: int, *, filename: str) -> list[str]:
     indexer = CDXJIndexer(output=out, inputs=[], filename=filename)
     with open(path, "rb") as f:
         f.seek(start)
-        indexer.process_one(f, out, filename)
+        indexer.process_one(f if end is None else _Upto(f, end), out, filename)
     return sorted(line + "\n" for line in out.getvalue().splitlines() if line.strip())
+
+
+class _Upto:
+    """A binary file read up to byte `end` and no further (what warcio's iterator
+    needs of a file: read and tell, absolute positions)."""
+
+    def __init__(self, f: io.BufferedReader, end: int) -> None:
+        self._f = f
+        self._end = end
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._end - self._f.tell()
+        if left <= 0:
+            return b""
+        return self._f.read(left if size is None or size < 0 else min(size, left))
 
 
 def add_live_lines(indexes_dir: str | Path, lines: list[str]) -> int:

@@ -238,10 +238,11 @@ class WarcWriter(_RecordSink):
                 raise
             finally:
                 batch._open = False
+            end = os.lseek(fd, 0, os.SEEK_END)
             self._index_lock.acquire()  # the index turn before the next writer's: in order
         finally:
             self._lock.release()
-        self._indexed(name, start)
+        self._indexed(name, start, end)
 
     def sync(self) -> None:
         """Flush what was written before this call to stable storage. Commit captures to
@@ -295,10 +296,13 @@ class WarcWriter(_RecordSink):
             fd, name = self._ensure_file()
             written = _append(fd, name, records)
             self._index_lock.acquire()
-        self._indexed(name, written[0].offset if written else None)
+        if written:
+            self._indexed(name, written[0].offset, written[-1].offset + written[-1].length)
+        else:
+            self._index_lock.release()
         return written
 
-    def _indexed(self, name: str, start: int | None) -> None:
+    def _indexed(self, name: str, start: int, end: int) -> None:
         """`_index_live` in the index turn its caller took before letting the writer lock
         go. Reading the records back and rewriting the live index was over half of the
         time a capture held the writer lock, which every capture thread waits for; now
@@ -306,23 +310,23 @@ class WarcWriter(_RecordSink):
         rotation (`_finish`) takes the index turn too, so the file is not renamed while
         its records are read."""
         try:
-            self._index_live(name, start)
+            self._index_live(name, start, end)
         finally:
             self._index_lock.release()
 
-    def _index_live(self, name: str, start: int | None) -> None:
-        """Index the records just written (from `start`) into the file's live index, so
-        pywb replays them while the file is still open. Called in the index turn."""
-        if start is None:
+    def _index_live(self, name: str, start: int, end: int) -> None:
+        """Index the records just written (bytes `start` to `end`) into the file's live
+        index, so pywb replays them while the file is still open. Called in the index
+        turn, while the next batch may be going into the file after `end`."""
+        if end <= start:
             return
         try:
-            lines = index_range(
-                self.archive_dir / (name + OPEN_SUFFIX), start, filename=name + OPEN_SUFFIX
-            )
+            path = self.archive_dir / (name + OPEN_SUFFIX)
+            lines = index_range(path, start, end=end, filename=name + OPEN_SUFFIX)
             add_live_lines(self.indexes_dir, lines)
         except Exception:
             # The WARC is the record; the index is derived and rebuilt in full at close.
-            log.exception("live CDXJ indexing of %s from offset %d failed", name, start)
+            log.exception("live CDXJ indexing of %s [%d, %d) failed", name, start, end)
             self._live_lines = None
             return
         if self._live_lines is not None:

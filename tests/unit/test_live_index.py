@@ -249,3 +249,49 @@ def test_the_next_batch_is_written_while_the_last_is_indexed(
         "https://example.org/a",
         "https://example.org/b",
     ]
+
+
+def test_a_batch_is_indexed_up_to_its_end_while_the_next_is_half_written(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import gzip
+    import os
+
+    import archive.warc_writer as warc_writer
+
+    w = make_writer(coll)
+    real = warc_writer.index_range
+    half = gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\n" + b"x" * 5000)[:200]
+
+    def mid_write(path: Path, start: int, **kwargs: object) -> list[str]:
+        # the lock is free while a batch is indexed: another thread's next batch has
+        # begun after it, half a gzip member so far
+        size = os.path.getsize(path)
+        with open(path, "ab") as f:
+            f.write(half)
+        try:
+            return real(path, start, **kwargs)  # type: ignore[arg-type]
+        finally:
+            os.truncate(path, size)  # the test's stand-in writer never finishes
+
+    monkeypatch.setattr(warc_writer, "index_range", mid_write)
+    with w.batch() as b:
+        b.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+    w.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))  # a plain write too
+    assert "live CDXJ indexing" not in caplog.text
+    assert [x["url"] for x in live(coll)] == ["https://example.org/a", "https://example.org/b"]
+    w.close()
+    assert {ln.url for ln in read_index(coll.indexes_dir)} >= {
+        "https://example.org/a",
+        "https://example.org/b",
+    }
+
+
+def test_index_range_reads_nothing_past_its_end(coll: Collection) -> None:
+    w = make_writer(coll)
+    _req, first = w.write_exchange(exchange("https://example.org/a", b"<p>a</p>"))
+    w.write_exchange(exchange("https://example.org/b", b"<p>b</p>"))
+    path = coll.archive_dir / (first.warc_file + ".open")
+    lines = index_range(path, first.offset, end=first.offset + first.length, filename="x")
+    assert [parse_line(ln).url for ln in lines] == ["https://example.org/a"]
+    w.close()
