@@ -17,13 +17,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from archive.collection import Collection
 from archive.warc_writer import WarcWriter, recover_open_files
+from schemas.digest import Digest
 from worker import timings
 from worker.custody.keys import host_pseudonym
+from worker.digest.sources import people_by_source
 from worker.fetch.client import build_client, build_egress_policy, build_vantage
 from worker.fetch.egress import EgressPolicy
 from worker.fetch.gates import build_gate
@@ -34,8 +36,42 @@ from worker.settings import Settings
 from worker.store import jobs, sweep
 from worker.store.engine import make_engine, make_session_factory
 from worker.store.group_commit import GroupCommit
+from worker.store.models import Run
 
 log = logging.getLogger(__name__)
+
+
+class CitedPeople:
+    """Whom each source of a run is cited for (worker.digest.sources.people_by_source),
+    read from the run's digest once per process: a capture matches them in its page, so
+    the report's names checks need no second pass over every text at the end."""
+
+    KEEP = 8  # runs remembered: a worker serves a few digests at a time
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, dict[str, list[str]]] = {}
+
+    def of(self, sessions: sessionmaker[Session], run_id: str, url: str) -> list[str]:
+        """The people `run_id`'s incidents citing `url` name; [] for none, or a run
+        without its digest (gone meanwhile)."""
+        with self._lock:
+            people = self._runs.get(run_id)
+        if people is None:
+            people = self._load(sessions, run_id)
+            with self._lock:
+                while len(self._runs) >= self.KEEP:
+                    self._runs.pop(next(iter(self._runs)))
+                self._runs[run_id] = people
+        return people.get(url, [])
+
+    @staticmethod
+    def _load(sessions: sessionmaker[Session], run_id: str) -> dict[str, list[str]]:
+        with sessions() as session:
+            digest_json = session.scalar(select(Run.digest_json).where(Run.id == run_id))
+        if digest_json is None:
+            return {}
+        return people_by_source(Digest.model_validate_json(digest_json))
 
 
 @dataclass
@@ -50,6 +86,7 @@ class Runtime:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     gate: Gate | None = None  # per-host concurrency and delay (worker.fetch.gates: Redis or local)
     probe_cache: ProbeCache = field(default_factory=ProbeCache)  # soft-404 probe, per host
+    cited: CitedPeople = field(default_factory=CitedPeople)  # the names a capture looks for
     extractor: Extractor = field(default_factory=InlineExtractor)  # processes: extract_pool
     # SQLite takes one writer at a time, and a writer that finds it busy sleeps in
     # SQLite's busy handler (1, 2, 5 … 100 ms steps) however soon the lock frees: with

@@ -5,29 +5,36 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
 
 from archive.warc_reader import check_file
-from schemas import Report, SourceStatus
+from schemas import NamesVerdict, Report, SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
 from worker.capture import pipeline
 from worker.custody import log as custody
 from worker.digest.parse import parse_digest
 from worker.digest.read import read_digest_file
+from worker.judge.names import check_names_args
+from worker.pool import InlineExtractor
+from worker.report.build import build_report
 from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
 from worker.settings import Settings, load_settings
-from worker.store.models import CaptureJob, CaptureRow, RequisiteRow
+from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, RequisiteRow
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = ROOT / "examples" / "2021-09-kazakhstan.txt"
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +239,45 @@ def test_timings_account_for_each_capture_and_the_runs_fixed_costs(
     begun = ["runtime", "run_rows", "worker", "enqueued"]
     ended = ["finalize", "report_built", "report_files", "sealed", "seen_done"]
     assert marks == [*begun, *ended, "worker_stopped", "broker_stopped"]
+
+
+class _NamesRecording(InlineExtractor):
+    """The inline extractor, noting every (names, text, title) the report checks itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list[Any] = []
+
+    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
+        if fn is check_names_args:
+            self.checked += items
+        return super().map(fn, items)
+
+
+def test_names_are_matched_at_capture_and_give_the_report_its_checks(
+    september_run: tuple[Settings, RunOutcome],
+) -> None:
+    settings, outcome = september_run
+    runtime = get_runtime(settings)
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(EvidenceRow)
+            .join(CaptureJob, CaptureJob.id == EvidenceRow.job_id)
+            .where(CaptureJob.run_id == outcome.run_id)
+        ).all()
+        stored = [row for row in rows if row.names is not None]
+        assert len(stored) >= 10  # the readable sources whose incidents name someone
+        from_capture = _NamesRecording()
+        built = build_report(session, outcome.run_id, pool=from_capture)
+        for row in stored:  # as a run captured before the matches were stored
+            row.names = None
+        session.flush()
+        afresh = _NamesRecording()
+        rebuilt = build_report(session, outcome.run_id, pool=afresh)
+        session.rollback()
+    assert from_capture.checked == []  # every pair came from what the captures matched
+    assert len(afresh.checked) >= len(stored)
+    checks = [[c.names_check for c in i.citations] for i in built.incidents]
+    assert checks == [[c.names_check for c in i.citations] for i in rebuilt.incidents]
+    verdicts = {c.verdict for cs in checks for c in cs}
+    assert {NamesVerdict.SUPPORTS, NamesVerdict.NOT_CHECKED} <= verdicts

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from schemas.evidence import NamesVerdict
-from worker.judge.names import check_names, name_parts
+from worker.judge.names import (
+    check_names,
+    has_text,
+    matches_key,
+    name_matches,
+    name_parts,
+    names_check_from,
+)
 
 KAYIRBEK_RU = (
     "НУР-СУЛТАН. Апелляционная коллегия по уголовным делам городского суда удовлетворила "
@@ -164,3 +171,36 @@ def test_fuzzy_misspelling_of_long_surname() -> None:
     misspelt = check_names(["Nurbolgonov"], text)
     assert misspelt.verdict is NamesVerdict.SUPPORTS
     assert misspelt.matches[0].score is not None and 0.85 <= misspelt.matches[0].score < 1.0
+
+
+# ---- matched once for every person a source is cited for, composed per incident
+
+
+@pytest.mark.parametrize(
+    "people",
+    [
+        ["Askar Kayirbek"],
+        ["Nikolai Katchiyev", "Askar Kayirbek"],
+        ["Nikolai Katchiyev"],
+        [],
+        ["", "  "],
+        ["Askar Kayirbek", "Askar Kayirbek"],
+    ],
+)
+@pytest.mark.parametrize("text", [KAYIRBEK_RU, None, "   "])
+def test_an_incidents_check_from_all_the_sources_matches_is_its_own_check(
+    people: list[str], text: str | None
+) -> None:
+    # the capture matches everyone the source's incidents name, in one pass
+    everyone = ["Bakhytzhan Toregozhina", *people, "Nikolai Katchiyev"]
+    found = name_matches(everyone, text, title="Суд")
+    assert set(found) == {n for n in everyone if n.strip()}
+    composed = names_check_from(people, found, has_text(text))
+    assert composed == check_names(people, text, title="Суд")
+
+
+def test_matches_key_tells_one_title_and_text_from_another() -> None:
+    key = matches_key(KAYIRBEK_RU, "Суд")
+    assert key == matches_key(KAYIRBEK_RU, "Суд")
+    assert key not in {matches_key(KAYIRBEK_RU, None), matches_key(KAYIRBEK_RU + " ", "Суд")}
+    assert matches_key("a", "bc") != matches_key("ab", "c")  # where one ends is kept

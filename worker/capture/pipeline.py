@@ -151,6 +151,7 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
             pause = settings.debug_pause_before_commit
             log.warning("pausing %.1f s before committing %s", pause, url)
             time.sleep(pause)
+        name_matches = capture_steps.match_names(runtime, chain.run_id, url, evidence)
         # custody entries commit with the capture, or not at all (worker.custody.events)
         custody_rows = custody_events.capture_rows(
             chain,
@@ -180,6 +181,7 @@ def _capture_claimed(runtime: Runtime, chain: custody.ChainKey, attempt_id: int 
                     extra_rows=extra_rows,
                     commit=False,
                     text_signature=seen.text_signature,
+                    name_matches=name_matches,
                 )
             except jobs.ClaimLost as exc:  # raised before it wrote anything
                 raise Skip(exc) from exc

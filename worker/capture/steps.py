@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,12 +33,14 @@ from worker.fetch.body import charset_from_headers, decode_body
 from worker.fetch.fetcher import FetchLimits, FetchResult, RetryPolicy, fetch_with_retries
 from worker.judge import soft404
 from worker.judge.evidence import evidence_for
+from worker.judge.names import matches_key, name_matches_args
+from worker.judge.statuses import HEALTHY
 from worker.runtime import Runtime
 from worker.sites import registry as sites
 from worker.store import jobs
 from worker.store.models import CaptureRow, RequisiteRow, ScreenshotRow, utcnow
 
-__all__ = ["Observation", "Written", "extract_fetched", "observe", "write_records"]
+__all__ = ["Observation", "Written", "extract_fetched", "match_names", "observe", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,26 @@ class Observation:
         self.result.close()
         if self.browsed is not None:
             self.browsed.close()
+
+
+def match_names(
+    runtime: Runtime, run_id: str, url: str, evidence: Evidence
+) -> dict[str, Any] | None:
+    """The people the run's incidents citing `url` name, matched in the evidence's title
+    and text on an extraction process (EvidenceRow.names: the report's names checks read
+    them instead of matching every text again at the end). None when nothing is to be
+    checked: no names, or a source the report does not read."""
+    if evidence.status not in HEALTHY:
+        return None
+    people = runtime.cited.of(runtime.sessions, run_id, url)
+    if not people:
+        return None
+    with timings.span("names"):
+        found = runtime.extractor.call(name_matches_args, (people, evidence.text, evidence.title))
+    return {
+        "key": matches_key(evidence.text, evidence.title),
+        "matches": {name: m.model_dump(mode="json") for name, m in found.items()},
+    }
 
 
 def observe(runtime: Runtime, url: str, *, now: dt.datetime | None = None) -> Observation:

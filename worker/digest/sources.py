@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from schemas.common import Problem, ProblemCode
-from schemas.digest import Footnote, FootnoteURL
+from schemas.digest import Digest, Footnote, FootnoteURL
 from schemas.source import Source, SourceStatus
 from worker.digest.urls import canonicalize, classify_url
 
-__all__ = ["FootnoteLines", "build_sources"]
+__all__ = ["FootnoteLines", "build_sources", "people_by_source"]
 
 
 class FootnoteLines(Protocol):
@@ -127,3 +127,19 @@ def _duplicate(source: Source, url: str, footnote: int, line: int) -> Problem:
     )
     source.problems.append(problem)
     return problem
+
+
+def people_by_source(digest: Digest) -> dict[str, list[str]]:
+    """Every person named by an incident that cites each source (by canonical URL), in
+    the order the digest names them: what a capture matches in the page for the names
+    checks of all those incidents at once."""
+    footnotes = {f.number: f for f in digest.footnotes}
+    people: dict[str, dict[str, None]] = {}
+    for incident in digest.incidents:
+        for number in incident.footnotes:
+            footnote = footnotes.get(number)
+            for fu in footnote.urls if footnote else []:
+                if fu.canonical_url:
+                    named = people.setdefault(fu.canonical_url, {})
+                    named.update(dict.fromkeys(incident.people))
+    return {url: list(named) for url, named in people.items() if named}

@@ -30,8 +30,10 @@ or no page text: a missing text is "could not check", not "absent").
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -45,7 +47,12 @@ __all__ = [
     "TAILS",
     "check_names",
     "check_names_args",
+    "has_text",
+    "matches_key",
+    "name_matches",
+    "name_matches_args",
     "name_parts",
+    "names_check_from",
 ]
 
 logger = logging.getLogger(__name__)
@@ -191,18 +198,35 @@ def _parts(name: str) -> list[_Part]:
 
 def check_names(names: list[str], text: str | None, *, title: str | None = None) -> NamesCheck:
     """Which of `names` (digest spelling) the page text (and title) mentions."""
+    return names_check_from(names, name_matches(names, text, title=title), has_text(text))
+
+
+def name_matches(
+    names: Sequence[str], text: str | None, *, title: str | None = None
+) -> dict[str, NameMatch]:
+    """Each name's match in the page, by name: one person's finding never depends on the
+    others', so the matches of every person a source's incidents name, found once (at
+    capture), give each incident's check (`names_check_from`)."""
+    wanted = [n for n in dict.fromkeys(names) if n and n.strip()]
+    if not wanted or not has_text(text):
+        return {n: NameMatch(name=n, found=False) for n in wanted}
+    assert text is not None
+    page = _page_index(f"{title}\n\n{text}" if title else text)
+    return {n: _match_person(n, page) for n in wanted}
+
+
+def names_check_from(
+    names: Sequence[str], matches: Mapping[str, NameMatch], text_found: bool
+) -> NamesCheck:
+    """An incident's check from the matches of its people (`name_matches` of a page
+    whose text `text_found` says there was: no text is "could not check")."""
     names = [n for n in names if n and n.strip()]
     if not names:
         return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=[])
-    if not text or not text.strip():
-        return NamesCheck(
-            verdict=NamesVerdict.NOT_CHECKED,
-            names=names,
-            matches=[NameMatch(name=n, found=False) for n in names],
-        )
-    page = _page_index(f"{title}\n\n{text}" if title else text)
-    matches = [_match_person(name, page) for name in names]
-    found = [m.name for m in matches if m.found]
+    found_matches = [matches[n] for n in names]
+    if not text_found:
+        return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=names, matches=found_matches)
+    found = [m.name for m in found_matches if m.found]
     if len(found) == len(names):
         verdict = NamesVerdict.SUPPORTS
     elif found:
@@ -210,7 +234,24 @@ def check_names(names: list[str], text: str | None, *, title: str | None = None)
     else:
         verdict = NamesVerdict.ABSENT
     logger.debug("names %s: %s found of %d", verdict, len(found), len(names))
-    return NamesCheck(verdict=verdict, names=names, found=found, matches=matches)
+    return NamesCheck(verdict=verdict, names=names, found=found, matches=found_matches)
+
+
+def has_text(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
+def matches_key(text: str | None, title: str | None) -> str:
+    """What name matches were found in: the digest of the title and text they read, so
+    matches stored at capture are used only for that same text."""
+    body = f"{title or ''}\x00{text or ''}".encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def name_matches_args(args: tuple[list[str], str | None, str | None]) -> dict[str, NameMatch]:
+    """name_matches of one (names, text, title): the form a process pool calls."""
+    names, text, title = args
+    return name_matches(names, text, title=title)
 
 
 def check_names_args(args: tuple[list[str], str | None, str | None]) -> NamesCheck:

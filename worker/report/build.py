@@ -12,7 +12,7 @@ import io
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from schemas import (
     Footnote,
     Incident,
     IncidentReport,
+    NameMatch,
     NamesCheck,
     NamesVerdict,
     Period,
@@ -42,7 +43,7 @@ from schemas import (
 from worker import timings
 from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
-from worker.judge.names import check_names_args
+from worker.judge.names import check_names_args, has_text, matches_key, names_check_from
 from worker.judge.statuses import HEALTHY, UNREADABLE
 from worker.report import linkrot as report_linkrot
 from worker.report import syndicated
@@ -81,11 +82,14 @@ def build_report(
     ).all()
     by_url: dict[str, tuple[CaptureJob, Evidence | None, CaptureRow | None]] = {}
     signatures: dict[str, list[int]] = {}  # of the evidence's text, signed at capture
+    matched: dict[str, dict[str, Any]] = {}  # its people, matched in its text at capture
     for job, ev_row, cap_row in rows:
         evidence = Evidence.model_validate(ev_row.data) if ev_row is not None else None
         by_url[job.canonical_url] = (job, evidence, cap_row)
         if ev_row is not None and ev_row.signature is not None:
             signatures[job.canonical_url] = ev_row.signature
+        if ev_row is not None and ev_row.names is not None:
+            matched[job.canonical_url] = ev_row.names
     problems = list(digest.problems)
     known = [ev for _job, ev, _cap in by_url.values() if ev is not None]
     if netcheck.network_unavailable(known):
@@ -112,7 +116,7 @@ def build_report(
         from worker.pool import InlineExtractor
 
         pool = InlineExtractor()
-    names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, pool)
+    names = _names_checks(digest, footnotes, source_by_url, evidence_by_url, matched, pool)
     incidents = [
         _incident_report(i, footnotes, source_by_url, evidence_by_url, rule, names)
         for i in digest.incidents
@@ -246,9 +250,13 @@ def _names_checks(
     footnotes: dict[int, Footnote],
     sources: dict[str, SourceReport],
     evidence: dict[str, Evidence | None],
+    matched: dict[str, dict[str, Any]],
     pool: Extractor,
 ) -> dict[NamesKey, NamesCheck]:
-    """Every (people, readable source) pair the incidents cite, checked once each."""
+    """Every (people, readable source) pair the incidents cite, checked once each: from
+    the matches its capture stored for that text (`matched`: EvidenceRow.names), or on
+    the pool for a pair they do not cover (captured before, people edited since)."""
+    checks: dict[NamesKey, NamesCheck] = {}
     wanted: dict[NamesKey, tuple[list[str], str | None, str | None]] = {}
     for incident in digest.incidents:
         for number in incident.footnotes:
@@ -259,10 +267,33 @@ def _names_checks(
                 if source is None or source.status not in HEALTHY or ev is None:
                     continue
                 key = (tuple(incident.people), url)
-                wanted.setdefault(key, (list(incident.people), ev.text, ev.title))
-    args = list(wanted.values())
-    results = pool.map(check_names_args, args)
-    return dict(zip(wanted, results, strict=True))
+                if key in checks or key in wanted:
+                    continue
+                stored = _stored_check(incident.people, ev, matched.get(url))
+                if stored is not None:
+                    checks[key] = stored
+                else:
+                    wanted[key] = (list(incident.people), ev.text, ev.title)
+    results = pool.map(check_names_args, list(wanted.values()))
+    checks.update(zip(wanted, results, strict=True))
+    return checks
+
+
+def _stored_check(
+    people: list[str], ev: Evidence, stored: dict[str, Any] | None
+) -> NamesCheck | None:
+    """The check composed from the matches stored at capture, if they were found in this
+    evidence's title and text and cover every person; None otherwise."""
+    wanted = [n for n in people if n and n.strip()]
+    if not wanted:  # nobody to look for: nothing to match, stored or not
+        return names_check_from(people, {}, has_text(ev.text))
+    if stored is None or stored.get("key") != matches_key(ev.text, ev.title):
+        return None
+    matches = stored.get("matches") or {}
+    if any(n not in matches for n in wanted):
+        return None
+    found = {n: NameMatch.model_validate(matches[n]) for n in wanted}
+    return names_check_from(people, found, has_text(ev.text))
 
 
 def _incident_report(

@@ -240,11 +240,14 @@ def finish_job(
     extra_rows: Callable[[Session], None] | None = None,
     commit: bool = True,
     text_signature: list[int] | None = None,
+    name_matches: dict[str, Any] | None = None,
 ) -> None:
     """Save capture + evidence and mark the job done, in one transaction.
 
     `text_signature`: the MinHash of the evidence's text, stored beside it for the
-    report's same-text search (worker.report.syndicated).
+    report's same-text search (worker.report.syndicated); `name_matches`: the people the
+    run's incidents name, matched in the evidence's text, for the report's names checks
+    (EvidenceRow.names).
 
     `extra_rows(session)` adds rows that must commit with it (the custody log's entries).
     Without `commit` the caller's transaction holds other work too (worker.store.
@@ -261,7 +264,7 @@ def finish_job(
         session.add(capture)
     # Core statements for the rest (see claim_job): evidence replaced if a retry left one
     data = evidence.model_dump(mode="json")
-    _upsert_evidence(session, job_id, evidence.status, data, text_signature)
+    _upsert_evidence(session, job_id, evidence.status, data, text_signature, name_matches)
     done = session.execute(_JOB_DONE, {"b_job": job_id, "b_now": utcnow()})
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise ValueError(f"capture job {job_id} does not exist")
@@ -278,9 +281,10 @@ def _upsert_evidence(
     status: str,
     data: dict[str, Any],
     signature: list[int] | None = None,
+    names: dict[str, Any] | None = None,
 ) -> None:
     """Replace the job's evidence (a retry may have left one), or add it."""
-    values = {"status": status, "data": data, "signature": signature}
+    values = {"status": status, "data": data, "signature": signature, "names": names}
     replaced = session.execute(_EVIDENCE_REPLACED, {"b_job": job_id, **values})
     if replaced.rowcount == 0:  # type: ignore[attr-defined]
         session.execute(_EVIDENCE_ADDED, {"job_id": job_id, **values})

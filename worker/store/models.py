@@ -156,6 +156,10 @@ class EvidenceRow(Base):
     data: Mapped[dict[str, object]] = mapped_column(JSON)
     # the MinHash of data's text (worker.extract.shingles), None if not signed at capture
     signature: Mapped[list[int] | None] = mapped_column(JSON, default=None)
+    # each person the run's incidents citing this source name, matched in data's title and
+    # text at capture (worker.judge.names.name_matches): {"key": what they read (its
+    # matches_key), "matches": {name: NameMatch}}; None if not matched at capture
+    names: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
 
 
 class CustodyEntry(Base):
