@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -16,12 +15,12 @@ from archive.warc_reader import check_file
 from schemas import NamesVerdict, Report, SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import expected_statuses
+from tests.pools import RecordingExtractor
 from worker.capture import pipeline
 from worker.custody import log as custody
 from worker.digest.parse import parse_digest
 from worker.digest.read import read_digest_file
 from worker.judge.names import check_names_args
-from worker.pool import InlineExtractor
 from worker.report.build import build_report
 from worker.runs import RunOutcome, run_digest
 from worker.runtime import close_runtime, get_runtime
@@ -32,9 +31,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = ROOT / "examples" / "2021-09-kazakhstan.txt"
-
-A = TypeVar("A")
-R = TypeVar("R")
 
 
 @pytest.fixture(scope="module")
@@ -241,19 +237,6 @@ def test_timings_account_for_each_capture_and_the_runs_fixed_costs(
     assert marks == [*begun, *ended, "worker_stopped", "broker_stopped"]
 
 
-class _NamesRecording(InlineExtractor):
-    """The inline extractor, noting every (names, text, title) the report checks itself."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.checked: list[Any] = []
-
-    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
-        if fn is check_names_args:
-            self.checked += items
-        return super().map(fn, items)
-
-
 def test_names_are_matched_at_capture_and_give_the_report_its_checks(
     september_run: tuple[Settings, RunOutcome],
 ) -> None:
@@ -267,16 +250,16 @@ def test_names_are_matched_at_capture_and_give_the_report_its_checks(
         ).all()
         stored = [row for row in rows if row.names is not None]
         assert len(stored) >= 10  # the readable sources whose incidents name someone
-        from_capture = _NamesRecording()
+        from_capture = RecordingExtractor(check_names_args)
         built = build_report(session, outcome.run_id, pool=from_capture)
         for row in stored:  # as a run captured before the matches were stored
             row.names = None
         session.flush()
-        afresh = _NamesRecording()
+        afresh = RecordingExtractor(check_names_args)
         rebuilt = build_report(session, outcome.run_id, pool=afresh)
         session.rollback()
-    assert from_capture.checked == []  # every pair came from what the captures matched
-    assert len(afresh.checked) >= len(stored)
+    assert from_capture.items == []  # every pair came from what the captures matched
+    assert len(afresh.items) >= len(stored)
     checks = [[c.names_check for c in i.citations] for i in built.incidents]
     assert checks == [[c.names_check for c in i.citations] for i in rebuilt.incidents]
     verdicts = {c.verdict for cs in checks for c in cs}

@@ -7,9 +7,8 @@ dead now, and the report offers the live reprint archived by run A, never in its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -18,9 +17,9 @@ from schemas import ProblemCode, Report, SourceStatus
 from tests.fixtureweb import FixtureWeb, route_through
 from tests.fixtureweb.pages import azattyq_404
 from tests.fixtureweb.reprints import ORIGINAL, REPRINT, UNRELATED
+from tests.pools import RecordingExtractor
 from worker.digest.parse import parse_digest
 from worker.extract.shingles import signature
-from worker.pool import InlineExtractor
 from worker.report.build import build_report
 from worker.runs import run_digest
 from worker.runtime import close_runtime
@@ -30,8 +29,6 @@ from worker.store.models import EvidenceRow
 
 pytestmark = pytest.mark.integration
 
-A = TypeVar("A")
-R = TypeVar("R")
 
 DIGEST_A = f"""\
 On September 8, in Nur-Sultan city, Nurzhan Altayev, the leader of the "El Tiregi" party \
@@ -123,19 +120,6 @@ def test_report_html_shows_the_reprint_beside_the_source(runs: Runs) -> None:
     assert "published later" in page_a and "published first" in page_a
 
 
-class _Recording(InlineExtractor):
-    """The inline extractor, noting every text the report hands it to sign."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.signed: list[Any] = []
-
-    def map(self, fn: Callable[[A], R], items: Sequence[A]) -> list[R]:
-        if fn is signature:
-            self.signed += items
-        return super().map(fn, items)
-
-
 def test_texts_are_signed_at_capture_and_the_report_does_not_sign_them_again(
     runs: Runs,
 ) -> None:
@@ -148,11 +132,11 @@ def test_texts_are_signed_at_capture_and_the_report_does_not_sign_them_again(
             for row in with_text:
                 assert row.signature is not None
                 assert row.signature == signature(str(row.data["text"]))
-            pool = _Recording()
+            pool = RecordingExtractor(signature)
             again = build_report(session, runs.a.digest.id, pool=pool)
     finally:
         engine.dispose()
-    assert pool.signed == []  # every text it compared was signed when it was read
+    assert pool.items == []  # every text it compared was signed when it was read
     assert [s.canonical_url for s in _source(again, ORIGINAL).same_text] == [REPRINT]
     (link,) = _source(again, ORIGINAL).same_text
     assert link.similarity == _source(runs.a, ORIGINAL).same_text[0].similarity
