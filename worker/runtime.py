@@ -51,19 +51,32 @@ class CitedPeople:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, dict[str, list[str]]] = {}
+        self._loading: dict[str, threading.Lock] = {}  # one reader of a run's digest
 
     def of(self, sessions: sessionmaker[Session], run_id: str, url: str) -> list[str]:
         """The people `run_id`'s incidents citing `url` name; [] for none, or a run
         without its digest (gone meanwhile)."""
         with self._lock:
             people = self._runs.get(run_id)
-        if people is None:
-            people = self._load(sessions, run_id)
-            with self._lock:
-                while len(self._runs) >= self.KEEP:
-                    self._runs.pop(next(iter(self._runs)))
-                self._runs[run_id] = people
+            loading = (
+                None if people is not None else self._loading.setdefault(run_id, threading.Lock())
+            )
+        if loading is not None:
+            with loading:  # a run's first captures start together: one reads its digest
+                with self._lock:
+                    people = self._runs.get(run_id)
+                if people is None:
+                    people = self._load(sessions, run_id)
+                    self._keep(run_id, people)
+        assert people is not None
         return people.get(url, [])
+
+    def _keep(self, run_id: str, people: dict[str, list[str]]) -> None:
+        with self._lock:
+            while len(self._runs) >= self.KEEP:
+                self._runs.pop(next(iter(self._runs)))
+            self._runs[run_id] = people
+            self._loading.pop(run_id, None)  # threads waiting for it have it already
 
     @staticmethod
     def _load(sessions: sessionmaker[Session], run_id: str) -> dict[str, list[str]]:
