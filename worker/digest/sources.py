@@ -3,15 +3,15 @@ every repeated citation a `duplicate_url` problem naming the footnotes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from schemas.common import Problem, ProblemCode
-from schemas.digest import Digest, Footnote, FootnoteURL
+from schemas.digest import Digest, Footnote, FootnoteURL, Incident
 from schemas.source import Source, SourceStatus
 from worker.digest.urls import canonicalize, classify_url
 
-__all__ = ["FootnoteLines", "build_sources", "people_by_source"]
+__all__ = ["FootnoteLines", "build_sources", "cited_urls", "people_by_source"]
 
 
 class FootnoteLines(Protocol):
@@ -129,6 +129,17 @@ def _duplicate(source: Source, url: str, footnote: int, line: int) -> Problem:
     return problem
 
 
+def cited_urls(
+    incident: Incident, footnotes: Mapping[int, Footnote]
+) -> Iterator[tuple[int, FootnoteURL]]:
+    """(footnote number, URL) of every URL the incident cites, in its markers' order; a
+    marker whose footnote is missing cites nothing (the parser reported it)."""
+    for number in incident.footnotes:
+        footnote = footnotes.get(number)
+        for fu in footnote.urls if footnote else []:
+            yield number, fu
+
+
 def people_by_source(digest: Digest) -> dict[str, list[str]]:
     """Every person named by an incident that cites each source (by canonical URL), in
     the order the digest names them: what a capture matches in the page for the names
@@ -136,10 +147,7 @@ def people_by_source(digest: Digest) -> dict[str, list[str]]:
     footnotes = {f.number: f for f in digest.footnotes}
     people: dict[str, dict[str, None]] = {}
     for incident in digest.incidents:
-        for number in incident.footnotes:
-            footnote = footnotes.get(number)
-            for fu in footnote.urls if footnote else []:
-                if fu.canonical_url:
-                    named = people.setdefault(fu.canonical_url, {})
-                    named.update(dict.fromkeys(incident.people))
+        for _number, fu in cited_urls(incident, footnotes):
+            if fu.canonical_url:
+                people.setdefault(fu.canonical_url, {}).update(dict.fromkeys(incident.people))
     return {url: list(named) for url, named in people.items() if named}

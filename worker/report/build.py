@@ -41,6 +41,7 @@ from schemas import (
     Verdict,
 )
 from worker import timings
+from worker.digest.sources import cited_urls
 from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
 from worker.judge.names import check_names_args, has_text, matches_key, names_check_from
@@ -259,21 +260,19 @@ def _names_checks(
     checks: dict[NamesKey, NamesCheck] = {}
     wanted: dict[NamesKey, tuple[list[str], str | None, str | None]] = {}
     for incident in digest.incidents:
-        for number in incident.footnotes:
-            footnote = footnotes.get(number)
-            for fu in footnote.urls if footnote else []:
-                url = fu.canonical_url or ""
-                source, ev = sources.get(url), evidence.get(url)
-                if source is None or source.status not in HEALTHY or ev is None:
-                    continue
-                key = (tuple(incident.people), url)
-                if key in checks or key in wanted:
-                    continue
-                stored = _stored_check(incident.people, ev, matched.get(url))
-                if stored is not None:
-                    checks[key] = stored
-                else:
-                    wanted[key] = (list(incident.people), ev.text, ev.title)
+        for _number, fu in cited_urls(incident, footnotes):
+            url = fu.canonical_url or ""
+            source, ev = sources.get(url), evidence.get(url)
+            if source is None or source.status not in HEALTHY or ev is None:
+                continue
+            key = (tuple(incident.people), url)
+            if key in checks or key in wanted:
+                continue
+            stored = _stored_check(incident.people, ev, matched.get(url))
+            if stored is not None:
+                checks[key] = stored
+            else:
+                wanted[key] = (list(incident.people), ev.text, ev.title)
     results = pool.map(check_names_args, list(wanted.values()))
     checks.update(zip(wanted, results, strict=True))
     return checks
@@ -305,22 +304,20 @@ def _incident_report(
     names: dict[NamesKey, NamesCheck],
 ) -> IncidentReport:
     citations: list[Citation] = []
-    for number in incident.footnotes:
-        footnote = footnotes.get(number)
-        for fu in footnote.urls if footnote else []:
-            source = sources.get(fu.canonical_url or "")
-            ev = evidence.get(fu.canonical_url or "")
-            status = source.status if source else SourceStatus.INVALID
-            citations.append(
-                Citation(
-                    footnote=number,
-                    url=fu.url,
-                    canonical_url=fu.canonical_url,
-                    status=status,
-                    date_check=_date_check(incident, status, ev, rule),
-                    names_check=_names_check(incident, status, ev, names, fu.canonical_url),
-                )
+    for number, fu in cited_urls(incident, footnotes):
+        source = sources.get(fu.canonical_url or "")
+        ev = evidence.get(fu.canonical_url or "")
+        status = source.status if source else SourceStatus.INVALID
+        citations.append(
+            Citation(
+                footnote=number,
+                url=fu.url,
+                canonical_url=fu.canonical_url,
+                status=status,
+                date_check=_date_check(incident, status, ev, rule),
+                names_check=_names_check(incident, status, ev, names, fu.canonical_url),
             )
+        )
     verdict, reasons = judge(incident, citations)
     return IncidentReport(
         id=incident.id,
