@@ -505,12 +505,8 @@ def test_a_rotation_during_an_fsync_leaves_both_files_whole(
     assert resp.warc_file == files[1].name
 
 
-def test_a_pages_records_reach_the_file_in_one_system_call(
-    coll: Collection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # each write lets the GIL go and waits to take it back, with the writer lock held
-    w = make_writer(coll)
-    w.write_exchange(exchange("https://example.org/first", b"<p>warcinfo first</p>"))
+def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every os.write from now on (until monkeypatch.undo)."""
     writes: list[int] = []
     real = os.write
 
@@ -519,6 +515,16 @@ def test_a_pages_records_reach_the_file_in_one_system_call(
         return real(fd, data)
 
     monkeypatch.setattr(os, "write", counting)
+    return writes
+
+
+def test_a_pages_records_reach_the_file_in_one_system_call(
+    coll: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each write lets the GIL go and waits to take it back, with the writer lock held
+    w = make_writer(coll)
+    w.write_exchange(exchange("https://example.org/first", b"<p>warcinfo first</p>"))
+    writes = _count_writes(monkeypatch)
     page = random.Random(3).randbytes(60_000)
     with w.batch() as batch:
         _req, resp = batch.write_exchange(exchange("https://example.org/a", page))
@@ -537,14 +543,7 @@ def test_a_body_larger_than_the_buffer_goes_out_in_bounded_writes(
     coll: Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = make_writer(coll)
-    writes: list[int] = []
-    real = os.write
-
-    def counting(fd: int, data: bytes | memoryview) -> int:
-        writes.append(len(data))
-        return real(fd, data)
-
-    monkeypatch.setattr(os, "write", counting)
+    writes = _count_writes(monkeypatch)
     body = random.Random(4).randbytes(5 * 2**20)  # incompressible: ~5 MiB of gzip out
     _req, resp = w.write_exchange(exchange("https://example.org/big", body))
     monkeypatch.undo()

@@ -340,17 +340,16 @@ def run_entries(session: Session, run_id: str) -> dict[str, list[CustodyEntry]]:
 def run_heads(session: Session, run_id: str) -> dict[str, tuple[int, str]]:
     """The head of every chain of a run, (last seq, its hash), keyed by chain name: what
     a seal signs. One query; no entry is loaded (a run has several per source)."""
-    table = _ENTRIES  # entries are inserted on the table at once (append_chains): no flush
+    # a Core query needs no flush: entries go into the table at once (append_chains)
+    t = _ENTRIES.c
     last = (
-        select(table.c.chain, func.max(table.c.seq).label("seq"))
-        .where(table.c.run_id == run_id)
-        .group_by(table.c.chain)
+        select(t.chain, func.max(t.seq).label("seq"))
+        .where(t.run_id == run_id)
+        .group_by(t.chain)
         .subquery()
     )
     rows = session.execute(
-        select(table.c.chain, table.c.seq, table.c.hash).join(
-            last, (table.c.chain == last.c.chain) & (table.c.seq == last.c.seq)
-        )
+        select(t.chain, t.seq, t.hash).join(last, (t.chain == last.c.chain) & (t.seq == last.c.seq))
     )
     return {chain: (seq, digest) for chain, seq, digest in rows}
 

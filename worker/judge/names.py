@@ -238,6 +238,7 @@ def names_check_from(
 
 
 def has_text(text: str | None) -> bool:
+    """A page text to look in: without one a check is "could not check", not "absent"."""
     return bool(text and text.strip())
 
 
