@@ -14,7 +14,7 @@ from htmldate import find_date
 from lxml.html import HtmlElement
 
 from worker.extract.facts import DateSignal, ExtractOptions
-from worker.extract.regions import in_nested_article, main_container, outside_main
+from worker.extract.regions import in_nested_article, is_aside, main_container, outside_main
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +276,30 @@ _BYLINE_MARKS = re.compile(
 _ISO_DAY = re.compile(r"(?<!\d)((?:19|20)\d\d)-([01]\d)-([0-3]\d)(?!\d)")
 
 
+def _marked_in_main(scope: HtmlElement) -> list[HtmlElement]:
+    """The elements of `scope` whose class or id marks a date line and that are not in a
+    sidebar, teaser list or footer (`outside_main`), in document order.
+
+    One walk that skips every aside's subtree: a page's sidebars hold most of its marked
+    elements (a date on every teaser), and asking `outside_main` of each one walked its
+    ancestors (~1 ms a page, a tenth of extraction)."""
+    if outside_main(scope):
+        return []
+    found: list[HtmlElement] = []
+    stack = [scope]
+    while stack:
+        el = stack.pop()
+        if not isinstance(el.tag, str):
+            continue  # a comment or processing instruction
+        if el.tag not in ("script", "style", "a", "nav") and _BYLINE_MARKS.search(
+            f"{el.get('class', '')} {el.get('id', '')}"
+        ):
+            found.append(el)  # (like outside_main, its own marks are not asked here)
+        if not is_aside(el):
+            stack.extend(reversed(el))  # children, in document order
+    return found
+
+
 def _byline_text(tree: HtmlElement, h1: HtmlElement | None) -> str:
     """What the article's header says around its <h1>: the date line above it, the byline
     below it. Never sidebars, teaser lists or footers (`outside_main`)."""
@@ -292,15 +316,9 @@ def _byline_text(tree: HtmlElement, h1: HtmlElement | None) -> str:
         scope, near = main_container(tree), []
     if scope is None:
         return ""
-    marked = [
-        el
-        for el in scope.iter()
-        if isinstance(el.tag, str)
-        and el.tag not in ("script", "style", "a", "nav")
-        and _BYLINE_MARKS.search(f"{el.get('class', '')} {el.get('id', '')}")
-    ]
+    marked = _marked_in_main(scope)
     for el in [*near, *marked]:
-        if not isinstance(el.tag, str) or outside_main(el):
+        if not isinstance(el.tag, str) or (el not in marked and outside_main(el)):
             continue
         text = " ".join(el.text_content().split())
         # a date line is short; the paragraph after the <h1> is the lead, not a byline

@@ -10,6 +10,7 @@ __all__ = [
     "first_h1",
     "in_chrome",
     "in_nested_article",
+    "is_aside",
     "main_container",
     "outside_main",
     "visible_lead",
@@ -25,17 +26,18 @@ _NOT_MAIN = re.compile(
 _NOT_MAIN_TAGS = {"aside", "nav", "footer"}
 
 
+def is_aside(node: HtmlElement) -> bool:
+    """True for a sidebar, teaser list, footer, comments … block: what it holds is not the
+    page's own article."""
+    if node.tag in _NOT_MAIN_TAGS:
+        return True
+    marks = f"{node.get('class', '')} {node.get('id', '')}"
+    return bool(marks.strip()) and _NOT_MAIN.search(marks) is not None
+
+
 def outside_main(element: HtmlElement) -> bool:
     """True when the element sits in a sidebar, teaser list, footer, comments …"""
-    for node in element.iterancestors():
-        if not isinstance(node.tag, str):
-            continue
-        if node.tag in _NOT_MAIN_TAGS:
-            return True
-        marks = f"{node.get('class', '')} {node.get('id', '')}"
-        if marks.strip() and _NOT_MAIN.search(marks):
-            return True
-    return False
+    return any(isinstance(node.tag, str) and is_aside(node) for node in element.iterancestors())
 
 
 def main_container(tree: HtmlElement) -> HtmlElement | None:
