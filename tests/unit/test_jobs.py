@@ -301,3 +301,22 @@ def test_a_dead_owners_run_is_resumed_a_live_owners_is_not(
         job = s.get(CaptureJob, job_id, populate_existing=True)
         assert job is not None and job.status == JobStatus.PENDING
         assert jobs.run_owner(s, "d-1") == "me"
+
+
+def test_a_second_finish_replaces_the_evidence_in_place(sessions: sessionmaker[Session]) -> None:
+    # a retry of a job whose first capture left its evidence: one row, the latest facts
+    with sessions() as s:
+        jobs.create_run(s, "d-1", _digest())
+    job_id = _job_ids(sessions)["https://a.example/x"]
+    first = Evidence(status=SourceStatus.DEAD, reason="HTTP 404", http_status=404)
+    second = Evidence(status=SourceStatus.OK, reason="HTTP 200", http_status=200)
+    with sessions() as s:
+        jobs.finish_job(s, job_id, None, capture=None, evidence=first, text_signature=[1, 2])
+    with sessions() as s:
+        first_id = s.scalars(select(EvidenceRow.id).where(EvidenceRow.job_id == job_id)).one()
+        jobs.finish_job(s, job_id, None, capture=None, evidence=second, name_matches={"key": "k"})
+    with sessions() as s:
+        row = s.scalars(select(EvidenceRow).where(EvidenceRow.job_id == job_id)).one()
+        assert (row.id, row.job_id, row.status) == (first_id, job_id, "ok")
+        assert row.data["http_status"] == 200
+        assert row.signature is None and row.names == {"key": "k"}

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from schemas import Digest, Evidence
@@ -283,11 +284,10 @@ def _upsert_evidence(
     signature: list[int] | None = None,
     names: dict[str, Any] | None = None,
 ) -> None:
-    """Replace the job's evidence (a retry may have left one), or add it."""
-    values = {"status": status, "data": data, "signature": signature, "names": names}
-    replaced = session.execute(_EVIDENCE_REPLACED, {"b_job": job_id, **values})
-    if replaced.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(_EVIDENCE_ADDED, {"job_id": job_id, **values})
+    """Add the job's evidence, or replace the one a retry may have left: one statement
+    (an UPDATE, then an INSERT when it matched nothing, serialised the JSON twice)."""
+    values = {"job_id": job_id, "status": status, "data": data, "signature": signature}
+    session.execute(_EVIDENCE_UPSERT[session.get_bind().dialect.name], {**values, "names": names})
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:
@@ -551,8 +551,21 @@ _RUN_STARTED = (
 _ATTEMPT_CLOSED = update(_attempts).where(
     _attempts.c.id == bindparam("b_attempt"), _attempts.c.finished_at.is_(None)
 )
-_EVIDENCE_REPLACED = update(_evidence).where(_evidence.c.job_id == bindparam("b_job"))
-_EVIDENCE_ADDED = insert(_evidence)
+
+
+def _evidence_upsert(dialect_insert: Callable[[Table], Any]) -> Any:
+    added = dialect_insert(_evidence)
+    kept = ("status", "data", "signature", "names")
+    return added.on_conflict_do_update(
+        index_elements=[_evidence.c.job_id], set_={c: added.excluded[c] for c in kept}
+    )
+
+
+# the same ON CONFLICT upsert in both databases' dialects
+_EVIDENCE_UPSERT = {
+    "sqlite": _evidence_upsert(sqlite.insert),
+    "postgresql": _evidence_upsert(postgresql.insert),
+}
 _JOB_DONE = (
     update(_jobs)
     .where(_jobs.c.id == bindparam("b_job"))
