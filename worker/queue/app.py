@@ -19,6 +19,7 @@ from worker.queue.priorities import (
     RECHECK_PRIORITY,
     Kind,
 )
+from worker.queue.transport import transport_for
 from worker.settings import Settings, load_settings
 
 app = Celery("sourcevault", include=["worker.queue.tasks", "worker.queue.sweeper"])
@@ -34,6 +35,7 @@ def configure(settings: Settings, broker_url: str) -> Celery:
         _forget_connections()
     app.conf.update(
         broker_url=broker_url,
+        broker_transport=transport_for(broker_url),  # one Redis client per channel
         # Chords need a result backend; Redis is one. Results stay small (ids only).
         result_backend=settings.result_backend or broker_url,
         result_expires=7 * 24 * 3600,
