@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +32,7 @@ from worker.queue.priorities import Kind, run_priorities
 from worker.settings import Settings
 from worker.store import jobs
 from worker.store.engine import make_engine, make_session_factory
-from worker.store.models import CaptureJob, CaptureRow, Run, RunState
+from worker.store.models import Attempt, CaptureJob, CaptureRow, Run, RunState
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +209,34 @@ def test_two_workers_never_overlap_requests_to_one_host_when_its_limit_is_one(
     assert len(spans) >= 10  # every source, and any soft-404 probe
     overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b.started < a.finished]
     assert overlaps == []
+
+
+def test_a_digest_finishes_with_no_capture_result_kept_on_the_broker(
+    deployment: Deployment, fixture_web: FixtureWeb, tmp_path: Path
+) -> None:
+    # capture tasks ignore their results (the database holds the captures); the chord
+    # still calls finalize, whose own result is stored as before
+    dep = deployment
+    digest = _digest(fixture_web, "quiet", 4)
+    with running_worker(dep.env, log_path=tmp_path / "w.log", concurrency=2) as worker:
+        run_id = dep.svc.queue(digest, source_name="quiet", editor="alice")
+        wait_for(lambda: dep.done(run_id), timeout=WAIT, what="the run", on_timeout=worker.tail)
+    with dep.sessions() as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.state == RunState.DONE
+        chord_id = run.celery_id
+        task_ids = set(
+            session.scalars(
+                select(Attempt.task_id)
+                .join(CaptureJob, Attempt.job_id == CaptureJob.id)
+                .where(CaptureJob.run_id == run_id)
+            )
+        )
+    assert len(task_ids) == 4 and None not in task_ids
+    broker = redis.Redis.from_url(dep.env["SOURCEVAULT_BROKER_URL"])
+    stored = {
+        k.decode().removeprefix("celery-task-meta-") for k in broker.keys("celery-task-meta-*")
+    }
+    broker.close()
+    assert stored & task_ids == set()
+    assert chord_id in stored  # finalize_run's, the chord's body
