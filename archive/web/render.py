@@ -25,6 +25,9 @@ _env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # package files, fixed for the life of the process: an include in the per-source loop
+    # otherwise stats its file every time (0.09 s of a 1,000-source report)
+    auto_reload=False,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.fixtureweb.pages import SEPTEMBER_PAGES, paragraphs_of
 from tests.fixtureweb.reprints import ORIGINAL, UNRELATED_TEXT
 from worker.extract.shingles import MIN_SHINGLES, shingles, signature
-from worker.judge.syndication import same_texts
+from worker.judge.syndication import confirmed, nominated, same_texts
 
 ALTAYEV = "\n".join(paragraphs_of(next(p for p in SEPTEMBER_PAGES if p.url == ORIGINAL)))
 OTHER_AZ = next(p for p in SEPTEMBER_PAGES if p.kind == "azattyq")
@@ -58,3 +58,16 @@ def test_signatures_made_elsewhere_find_what_the_texts_alone_find() -> None:
     assert same_texts(texts, signatures=signatures) == same_texts(texts)
     (pair,) = same_texts(texts, signatures=signatures)
     assert {pair.first, pair.second} == {"kaztag", "vlast"}
+
+
+def test_the_pool_nominates_from_signatures_alone_and_the_texts_confirm() -> None:
+    # a report sends the pool only the signatures: candidates come back as positions
+    reprint = "Источник: КазТАГ\n" + ALTAYEV
+    other = "\n".join(paragraphs_of(OTHER_AZ))
+    texts = {"short": "слишком коротко", "kaztag": ALTAYEV, "azattyq": other, "vlast": reprint}
+    signatures = [signature(t) for t in texts.values()]
+    assert signatures[0] is None  # too short to sign: never a candidate
+    assert nominated(signatures) == [(1, 3)]
+    (pair,) = confirmed(texts, nominated(signatures))
+    assert (pair.first, pair.second) == ("kaztag", "vlast")
+    assert confirmed(texts, [(1, 2)]) == []  # nominated or not, another story is not kept

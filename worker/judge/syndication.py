@@ -2,8 +2,9 @@
 
 Kazakh news is reprinted widely (kaztag, informburo, vlast, tirek and Telegram channels
 copy each other). `same_texts(texts)` finds the pairs of extracted texts that tell the
-same story, with datasketch's MinHash LSH over word 5-gram shingles, then confirms each
-candidate with the exact Jaccard similarity of the two shingle sets (LSH only nominates).
+same story, with datasketch's MinHash LSH over word 5-gram shingles (`nominated`), then
+confirms each candidate with the exact Jaccard similarity of the two shingle sets
+(`confirmed`: LSH only nominates).
 The shingles and signatures are worker.extract.shingles'.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from worker.extract.shingles import NUM_PERM, SCHEME, shingles, signature
 
-__all__ = ["SameText", "same_texts"]
+__all__ = ["SameText", "confirmed", "nominated", "same_texts"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -39,7 +40,18 @@ def same_texts(
     `signatures`: each text's `signature`, in `texts`' order, if the caller has them."""
     if signatures is None:
         signatures = [signature(text) for text in texts.values()]
-    signed = {key: sig for key, sig in zip(texts, signatures, strict=True) if sig is not None}
+    return confirmed(texts, nominated(signatures, threshold=threshold), threshold=threshold)
+
+
+def nominated(
+    signatures: Sequence[list[int] | None], *, threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[int, int]]:
+    """The pairs (i, j), i < j, of `signatures` (None: a text too short, or unsigned)
+    whose MinHash estimate comes near `threshold`: the candidates `confirmed` checks.
+
+    Needs the signatures only, so a report runs it on an extraction process (whose
+    datasketch import is warm) without sending it every text."""
+    signed = [index for index, sig in enumerate(signatures) if sig is not None]
     if len(signed) < 2:
         return []
     # imported here: datasketch's package imports scipy (0.85 s), which every command
@@ -49,34 +61,49 @@ def same_texts(
 
     # LSH nominates at a lower bar than asked, so a pair just above it is not missed
     lsh = MinHashLSH(threshold=max(0.1, threshold * 0.8), num_perm=NUM_PERM)
-    order = list(signed)
     # Lean hashes: no permutations to build (a tenth of a millisecond each), and LSH
     # reads only the values
-    hashes = [LeanMinHash(seed=1, hashvalues=signed[key], scheme=SCHEME) for key in order]
+    hashes = [LeanMinHash(seed=1, hashvalues=signatures[i], scheme=SCHEME) for i in signed]
     values = np.array([h.hashvalues for h in hashes])
-    for index, lean in enumerate(hashes):
-        lsh.insert(index, lean)
-    grams: dict[Hashable, set[str]] = {}  # shingle sets of the candidates only
-
-    def shingled(key: Hashable) -> set[str]:
-        if key not in grams:
-            grams[key] = shingles(texts[key])
-        return grams[key]
-
-    pairs: list[SameText] = []
-    for index, key in enumerate(order):
-        others = sorted(other for other in lsh.query(hashes[index]) if other > index)
+    for position, lean in enumerate(hashes):
+        lsh.insert(position, lean)
+    pairs: list[tuple[int, int]] = []
+    for position, lean in enumerate(hashes):
+        others = sorted(other for other in lsh.query(lean) if other > position)
         if not others:
             continue
-        # the signatures' estimate first (MinHash.jaccard, for all candidates at once):
-        # the exact set Jaccard is 100× dearer, and pages that share a site's boilerplate
-        # make many candidates (45,000 on a 1,000-page bench run)
-        estimates = (values[others] == values[index]).mean(axis=1)
-        for other, estimate in zip(others, estimates, strict=True):
-            if estimate < threshold * 0.8:
-                continue
-            a, b = shingled(key), shingled(order[other])
-            similarity = len(a & b) / len(a | b)
-            if similarity >= threshold:
-                pairs.append(SameText(key, order[other], round(similarity, 3)))
-    return sorted(pairs, key=lambda p: -p.similarity)
+        # the signatures' estimate (MinHash.jaccard) for all candidates at once: pages
+        # that share a site's boilerplate make many (45,000 on a 1,000-page bench run)
+        estimates = (values[others] == values[position]).mean(axis=1)
+        pairs.extend(
+            (signed[position], signed[other])
+            for other, estimate in zip(others, estimates, strict=True)
+            if estimate >= threshold * 0.8
+        )
+    return pairs
+
+
+def confirmed(
+    texts: Mapping[Hashable, str],
+    pairs: Sequence[tuple[int, int]],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[SameText]:
+    """The `nominated` pairs (indexes in `texts`' order) whose exact shingle Jaccard is at
+    least `threshold`, most similar first (the exact check is 100× dearer than the
+    estimate: only candidates get it)."""
+    keys = list(texts)
+    grams: dict[int, set[str]] = {}  # shingle sets of the candidates only
+
+    def shingled(index: int) -> set[str]:
+        if index not in grams:
+            grams[index] = shingles(texts[keys[index]])
+        return grams[index]
+
+    found: list[SameText] = []
+    for first, second in pairs:
+        a, b = shingled(first), shingled(second)
+        similarity = len(a & b) / len(a | b)
+        if similarity >= threshold:
+            found.append(SameText(keys[first], keys[second], round(similarity, 3)))
+    return sorted(found, key=lambda p: -p.similarity)

@@ -16,7 +16,6 @@ run's, or a re-check's baseline): the page is gone now, but we read it once.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, cast
 
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 from schemas import Evidence, IncidentReport, Problem, ProblemCode, SameText, SourceReport
 from schemas import SourceStatus as S
 from worker.extract.shingles import signature
-from worker.judge.syndication import same_texts
+from worker.judge.syndication import confirmed, nominated
 from worker.store.models import CaptureJob, CaptureRow, EvidenceRow, as_utc
 
 if TYPE_CHECKING:
@@ -138,15 +137,17 @@ def enrich(
             held[("archive", url)] = item
     texts: Mapping[Hashable, str] = {key: h.text for key, h in held.items()}
     # texts not signed at capture (captured before signing, or not the page's own text)
-    # are signed on every extraction process; then the search runs on one (its imports
-    # are warm there), off this process's GIL
+    # are signed on every extraction process
     unsigned = [key for key, h in held.items() if h.signature is None]
     for key, signed in zip(
         unsigned, pool.map(signature, [texts[k] for k in unsigned]), strict=True
     ):
         held[key].signature = signed
-    found = [h.signature for h in held.values()]
-    pairs = pool.call(functools.partial(same_texts, signatures=found), texts)
+    # then the candidates are nominated on one, from the signatures alone (its imports
+    # are warm there, off this process's GIL), and the few confirmed here, where the
+    # texts are: sending every text there cost more than the search
+    nominees = pool.call(nominated, [h.signature for h in held.values()])
+    pairs = confirmed(texts, nominees)
     by_url = {s.canonical_url: s for s in sources}
     for pair in pairs:
         for mine, theirs in ((pair.first, pair.second), (pair.second, pair.first)):
