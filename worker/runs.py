@@ -36,7 +36,8 @@ POLL_SECONDS = 0.3
 # once every job has ended only the report is awaited: look often, the command's last
 # wait should not be a polling interval (a query of one run's counts is cheap)
 FINISHING_POLL_SECONDS = 0.05
-EMBEDDED_POLL_SECONDS = 0.2
+# the embedded worker's BRPOP timeout (see _broker): 0.2 s was ~0.1 s of every run's end
+EMBEDDED_POLL_SECONDS = 0.05
 # When every job is finished but the chord callback has not marked the run done for this
 # long (a header task failed for good, or the callback was lost), finalize here.
 FINALIZE_GRACE_SECONDS = 20.0
