@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import logging
 import os
 import threading
@@ -205,15 +204,3 @@ def close_runtime() -> None:
         closing = [_runtimes.pop(key) for key in mine]
     for runtime in closing:
         runtime.close()
-
-
-def freeze_loaded() -> None:
-    """Move every object alive now to the collector's permanent generation: called once a
-    worker is up (its code imported, its app and runtime built), before any capture.
-
-    A full collection walks every tracked object; in a 1,000-source run the ten it made
-    took 856 ms of the worker process's GIL (85 ms each, every thread stopped), most of
-    it walking the imported code, which is never garbage. Frozen, it is skipped: the same
-    ten collections took 302 ms. What the captures create is collected as before.
-    """
-    gc.freeze()

@@ -1,4 +1,4 @@
-"""A started worker freezes what it loaded (worker.runtime.freeze_loaded), so the
+"""A started worker freezes what it loaded (worker.collector.freeze_loaded), so the
 collector's full passes skip the imported code: the embedded worker of `run` and a
 `sourcevault worker`'s `worker_ready` both do it."""
 

