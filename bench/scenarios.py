@@ -76,7 +76,7 @@ def embedded_run(
     pages alone (as `wget --warc-file` fetches them), or with their requisites."""
     data = work / "data"
     m = Measured()
-    argv = [PY, "-m", "worker.cli", "run", str(digest), "--out", str(work / "report")]
+    argv = [PY, "-m", "worker", "run", str(digest), "--out", str(work / "report")]
     argv += ["--data-dir", str(data)]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
@@ -144,14 +144,14 @@ def redis_workers(
     )
     procs = []
     for i in range(workers):
-        argv = [PY, "-m", "worker.cli", "worker", "-c", str(concurrency)]
+        argv = [PY, "-m", "worker", "worker", "-c", str(concurrency)]
         procs.append(m.start(f"worker{i}", argv, env=env, log=work / f"worker{i}.log"))
     _wait_ready([work / f"worker{i}.log" for i in range(workers)])
     busy_before = sum(m.tree_cpu(p.pid) for p in [server, *procs])
     start = time.perf_counter()
     submit = m.start(
         "submit",
-        [PY, "-m", "worker.cli", "submit", str(digest)],
+        [PY, "-m", "worker", "submit", str(digest)],
         env=env,
         log=work / "submit.out",
         err=work / "submit.log",
@@ -168,7 +168,7 @@ def redis_workers(
     busy = sum(m.tree_cpu(p.pid) for p in [server, *procs]) - busy_before
     log = work / "status.log"  # the user's view of the finished run, not counted
     status = m.start(
-        "status", [PY, "-m", "worker.cli", "status", run_id, "--json"], env=env, log=log,
+        "status", [PY, "-m", "worker", "status", run_id, "--json"], env=env, log=log,
         err=log.with_suffix(".err"),
     )  # fmt: skip
     m.wait(status, timeout=120)

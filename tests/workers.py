@@ -3,7 +3,7 @@
 Each worker runs in its own session (process group), so `kill()` SIGKILLs the Celery
 main process and every prefork child at once, as a crashed container would be, and
 teardown never leaves a child behind. The CLI runs through this interpreter
-(`python -m worker.cli`), which is the `sourcevault` entry point without `uv`'s startup.
+(`python -m worker`), which is the `sourcevault` entry point without `uv`'s startup.
 
     env = worker_env(broker_url=url, data_dir=tmp, proxy=fw.env(),
                      settings={"VISIBILITY_TIMEOUT": "10"})
@@ -210,7 +210,7 @@ def sourcevault(
 ) -> subprocess.CompletedProcess[str]:
     """Run a `sourcevault` CLI command in a subprocess; raises on a non-zero exit."""
     proc = subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "worker", *args],
         env=dict(env),
         capture_output=True,
         text=True,

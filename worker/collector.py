@@ -6,9 +6,28 @@ what is alive to the permanent generation, which collections skip.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
-__all__ = ["freeze_loaded"]
+__all__ = ["freeze_loaded", "loading"]
+
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """No collection while the body imports code, then freeze what is loaded.
+
+    Imports allocate enough to set off full collections, each walking everything loaded
+    so far: `sourcevault run` made four before its worker was up, 20, 57, 89 and 114 ms
+    (a 1,000-source run, GC callbacks timing them). The collector is on again after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        freeze_loaded()
+        if enabled:
+            gc.enable()
 
 
 def freeze_loaded() -> None:

@@ -58,7 +58,7 @@ def _worker(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator
     """A real `sourcevault worker` process: the deployment's worker, not an in-process one."""
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", "-c", "4"],
+            [sys.executable, "-m", "worker", "worker", "-c", "4"],
             env=env,
             cwd=ROOT,
             stdout=out,

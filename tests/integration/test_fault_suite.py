@@ -343,7 +343,7 @@ class KilledRun:
 
     def start(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "run", str(self.digest), "--year", "2021"],
+            [sys.executable, "-m", "worker", "run", str(self.digest), "--year", "2021"],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -353,7 +353,7 @@ class KilledRun:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "worker.cli", *args],
+            [sys.executable, "-m", "worker", *args],
             env=self.env,
             capture_output=True,
             text=True,

@@ -24,6 +24,7 @@ RANKS = {
     "worker": 2,
     "worker.settings": 2,
     "worker.timings": 2,  # bench's stopwatch: the standard library only
+    "worker.collector": 2,  # gc around loading code: the standard library only
     "worker.store": 3,  # the models and their migrations
     "worker.fetch": 3,
     "worker.extract": 3,
@@ -43,6 +44,8 @@ RANKS = {
     "worker.custody.audit": 12,  # `verify`: reads everything, may seal a run
     "archive.web": 13,  # the web app: an entry point
     "worker.cli": 14,
+    "worker.__main__": 15,  # the `sourcevault` command: loads the CLI
+    "worker.cli.__main__": 16,  # `python -m worker.cli`: the same command
     "worker.store.migrations.__main__": 14,  # `python -m worker.store.migrations`
 }
 

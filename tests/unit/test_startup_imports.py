@@ -36,3 +36,31 @@ def test_the_command_line_freezes_its_objects_before_the_interpreter_exits(
         assert gc.get_freeze_count() > 0  # the exit's collections will skip them
     finally:
         gc.unfreeze()
+
+
+_COUNT_FULL_COLLECTIONS = """
+import atexit, gc, sys
+full = []
+gc.callbacks.append(lambda phase, info: phase == "start" and info["generation"] == 2
+                    and full.append(1))
+atexit.register(lambda: print("full collections:", len(full)))
+sys.argv = ["sourcevault", "--help"]
+{load}
+"""
+
+
+@pytest.mark.parametrize(
+    ("load", "paused"),
+    [
+        ("from worker.__main__ import main; main()", True),  # the `sourcevault` command
+        ("from worker.cli import main; main()", False),  # the CLI imported bare
+    ],
+)
+def test_the_command_loads_its_code_without_a_full_collection(load: str, paused: bool) -> None:
+    # each full collection walks everything loaded so far: `run` made four before its
+    # worker was up; the command's own imports are loaded with the collector paused
+    code = _COUNT_FULL_COLLECTIONS.format(load=load)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    count = int(out.stdout.rsplit("full collections:", 1)[1])
+    assert (count == 0) is paused, out.stdout[-200:]

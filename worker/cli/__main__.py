@@ -1,5 +1,5 @@
-"""`python -m worker.cli`."""
+"""`python -m worker.cli`: the same command as `python -m worker` (worker.__main__)."""
 
-from worker.cli import main
+from worker.__main__ import main
 
 main()

@@ -29,6 +29,7 @@ from worker.cli.common import (
     load_digest,
     printable,
 )
+from worker.collector import loading
 from worker.report.build import current_report, render_csv, report_dir, write_report_files
 from worker.store import jobs
 from worker.store.engine import make_engine, make_session_factory
@@ -106,7 +107,8 @@ def run(
         f"{parsed.title}: {len(parsed.incidents)} incidents, {len(parsed.sources)} sources, "
         f"{len(parsed.problems)} digest problems"
     )
-    from worker.runs import RunFailed, run_digest  # Celery and the broker load when needed
+    with loading():  # Celery, the broker and the capture stack load when needed
+        from worker.runs import RunFailed, run_digest
 
     progress = Progress(
         TextColumn("[bold]capturing"),
