@@ -152,7 +152,7 @@ def spawn_worker(
             [
                 sys.executable,
                 "-m",
-                "worker.cli",
+                "worker",
                 "worker",
                 f"--pool={pool}",
                 f"--concurrency={concurrency}",

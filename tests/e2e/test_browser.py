@@ -84,7 +84,7 @@ def _serve(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "worker.cli",
+                "worker",
                 "serve",
                 "--host",
                 "127.0.0.1",
