@@ -286,8 +286,9 @@ def _upsert_evidence(
 ) -> None:
     """Add the job's evidence, or replace the one a retry may have left: one statement
     (an UPDATE, then an INSERT when it matched nothing, serialised the JSON twice)."""
-    values = {"job_id": job_id, "status": status, "data": data, "signature": signature}
-    session.execute(_EVIDENCE_UPSERT[session.get_bind().dialect.name], {**values, "names": names})
+    upsert = _EVIDENCE_UPSERT[session.get_bind().dialect.name]
+    row = {"job_id": job_id, "status": status, "data": data, "signature": signature, "names": names}
+    session.execute(upsert, row)
 
 
 def fail_job(session: Session, job_id: int, attempt_id: int | None, error: str) -> None:
