@@ -52,6 +52,7 @@ __all__ = [
     "name_matches",
     "name_matches_args",
     "name_parts",
+    "named",
     "names_check_from",
 ]
 
@@ -207,7 +208,7 @@ def name_matches(
     """Each name's match in the page, by name: one person's finding never depends on the
     others', so the matches of every person a source's incidents name, found once (at
     capture), give each incident's check (`names_check_from`)."""
-    wanted = [n for n in dict.fromkeys(names) if n and n.strip()]
+    wanted = list(dict.fromkeys(named(names)))
     if not wanted or not has_text(text):
         return {n: NameMatch(name=n, found=False) for n in wanted}
     assert text is not None
@@ -220,7 +221,7 @@ def names_check_from(
 ) -> NamesCheck:
     """An incident's check from the matches of its people (`name_matches` of a page
     whose text `text_found` says there was: no text is "could not check")."""
-    names = [n for n in names if n and n.strip()]
+    names = named(names)
     if not names:
         return NamesCheck(verdict=NamesVerdict.NOT_CHECKED, names=[])
     found_matches = [matches[n] for n in names]
@@ -235,6 +236,11 @@ def names_check_from(
         verdict = NamesVerdict.ABSENT
     logger.debug("names %s: %s found of %d", verdict, len(found), len(names))
     return NamesCheck(verdict=verdict, names=names, found=found, matches=found_matches)
+
+
+def named(names: Sequence[str]) -> list[str]:
+    """The names a check looks for, in order: blank ones name nobody."""
+    return [n for n in names if n and n.strip()]
 
 
 def has_text(text: str | None) -> bool:

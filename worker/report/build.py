@@ -44,7 +44,13 @@ from worker import timings
 from worker.digest.sources import cited_urls
 from worker.judge import network as netcheck
 from worker.judge.dates import DateRule, check_date
-from worker.judge.names import check_names_args, has_text, matches_key, names_check_from
+from worker.judge.names import (
+    check_names_args,
+    has_text,
+    matches_key,
+    named,
+    names_check_from,
+)
 from worker.judge.statuses import HEALTHY, UNREADABLE
 from worker.report import linkrot as report_linkrot
 from worker.report import syndicated
@@ -283,7 +289,7 @@ def _stored_check(
 ) -> NamesCheck | None:
     """The check composed from the matches stored at capture, if they were found in this
     evidence's title and text and cover every person; None otherwise."""
-    wanted = [n for n in people if n and n.strip()]
+    wanted = named(people)
     if not wanted:  # nobody to look for: nothing to match, stored or not
         return names_check_from(people, {}, has_text(ev.text))
     if stored is None or stored.get("key") != matches_key(ev.text, ev.title):
