@@ -242,7 +242,8 @@ def index_range(
 
 class _Upto:
     """A binary file read up to byte `end` and no further (what warcio's iterator
-    needs of a file: read and tell, absolute positions)."""
+    needs of a file: read and tell, absolute positions; warcio's own LimitReader counts
+    tell() from 0, and the CDXJ offsets must be the file's)."""
 
     def __init__(self, f: io.BufferedReader, end: int) -> None:
         self._f = f
